@@ -96,7 +96,8 @@ def _check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, 
             raise ValueError(f"{name} must be at least 2-D (..., length, size), got shape {tuple(t.shape)}")
     if keys.shape[-2] != values.shape[-2]:
         raise ValueError(
-            f"keys and values must have the same length: keys {tuple(keys.shape)}, values {tuple(values.shape)}"
+            f"keys and values must have the same length: "
+            f"keys {tuple(keys.shape)}, values {tuple(values.shape)}"
         )
     if same_size and queries.shape[-1] != keys.shape[-1]:
         raise ValueError(
@@ -173,7 +174,9 @@ class SelfAttention(nn.Module):
     (output (B, n, head_size), weights (B, n, n)).
     """
 
-    def __init__(self, hidden_size: int, head_size: int | None = None, bias: bool = True, dropout: float = 0.0):
+    def __init__(
+        self, hidden_size: int, head_size: int | None = None, bias: bool = True, dropout: float = 0.0
+    ):
         super().__init__()
         head_size = hidden_size if head_size is None else head_size
         if hidden_size <= 0 or head_size <= 0:

@@ -56,7 +56,9 @@ def plot_attention(
     _check_labels(query_labels, w.shape[0], "the query axis")
     _check_labels(key_labels, w.shape[1], "the key axis")
     if ax is None:
-        fig, ax = plt.subplots(figsize=(1.2 + 0.45 * w.shape[1], 1.0 + 0.4 * w.shape[0]), layout="constrained")
+        fig, ax = plt.subplots(
+            figsize=(1.2 + 0.45 * w.shape[1], 1.0 + 0.4 * w.shape[0]), layout="constrained"
+        )
         plt.close(fig)  # the caller displays it; keep pyplot's list of figures empty
     image = _draw(ax, w, query_labels, key_labels, title, vmax=max(float(w.max()), 1e-9))
     ax.figure.colorbar(image, ax=ax, label="attention weight")

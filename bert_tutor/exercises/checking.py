@@ -50,4 +50,6 @@ def check_tensor(
     if torch.isnan(answer).any():
         raise AssertionError(f"{prefix}{name} contains NaN. {hint}".rstrip())
     diff = (answer.float() - expected.float()).abs().max().item()
-    raise AssertionError(f"{prefix}{name} differs from the expected values (largest difference {diff:.3g}). {hint}".rstrip())
+    raise AssertionError(
+        f"{prefix}{name} differs from the expected values (largest difference {diff:.3g}). {hint}".rstrip()
+    )
