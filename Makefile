@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Set-up is redone only when pyproject.toml (or the torch spec) changes.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)-$(shell echo '$(TORCH)' | sha1sum | cut -c1-8)
-PYTEST_NBVAL := --nbval --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
+PYTEST_NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: lab test lint format workbooks clean setup
 

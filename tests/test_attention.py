@@ -72,6 +72,14 @@ def test_valid_lengths_broadcast_over_heads():
     torch.testing.assert_close(weights[1], torch.softmax(scores[1], dim=-1))
 
 
+def test_valid_lengths_per_query_broadcast_over_heads_not_batch():
+    # B == heads here, so lining batch up against heads would go unnoticed by shape checks
+    scores = torch.zeros(2, 2, 3, 3)  # (B, heads, Q, K)
+    weights = masked_softmax(scores, valid_lens=torch.tensor([[1, 1, 1], [3, 3, 3]]))
+    torch.testing.assert_close(weights[0, 1, 0], torch.tensor([1.0, 0.0, 0.0]))
+    torch.testing.assert_close(weights[1, 0, 0], torch.full((3,), 1 / 3))
+
+
 def test_lengths_to_mask_shapes():
     assert lengths_to_mask(torch.tensor([1, 3]), 4).shape == (2, 1, 4)
     assert lengths_to_mask(torch.tensor([[1, 3, 0]]), 4).shape == (1, 3, 4)

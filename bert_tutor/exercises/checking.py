@@ -14,8 +14,10 @@ def passed(number: str, title: str) -> None:
     print(f"✓ Exercise {number}: {title}")
 
 
-def _close(a: torch.Tensor, b: torch.Tensor, atol: float, rtol: float) -> bool:
-    return a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=atol, rtol=rtol, equal_nan=False)
+def _close(a: torch.Tensor, b: torch.Tensor, atol: float, rtol: float, equal_nan: bool = False) -> bool:
+    return a.shape == b.shape and torch.allclose(
+        a.float(), b.float(), atol=atol, rtol=rtol, equal_nan=equal_nan
+    )
 
 
 def check_tensor(
@@ -45,7 +47,7 @@ def check_tensor(
     if _close(answer, expected, atol, rtol):
         return
     for mistake_hint, wrong in (mistakes or {}).items():
-        if _close(answer, wrong, atol, rtol):
+        if _close(answer, wrong, atol, rtol, equal_nan=True):  # a mistake may produce NaN
             raise AssertionError(prefix + mistake_hint)
     if torch.isnan(answer).any():
         raise AssertionError(f"{prefix}{name} contains NaN. {hint}".rstrip())
