@@ -78,8 +78,8 @@ def masked_softmax(
         raise ValueError("give either mask or valid_lens, not both")
     if valid_lens is not None:
         mask = lengths_to_mask(valid_lens, scores.shape[-1])  # (B, 1 or Q, K)
-        if scores.dim() == 4 and valid_lens.dim() == 1:
-            mask = mask[:, None]  # (B, 1, 1, K): same keys for every head
+        if scores.dim() == 4:
+            mask = mask[:, None]  # (B, 1, 1 or Q, K): the same keys for every head
     if mask is None:
         return torch.softmax(scores, dim=-1)
     _check_mask(scores, mask)
