@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 lab: $(STAMP) workbooks
-	$(BIN)/jupyter lab chapters
+	$(BIN)/jupyter lab
 
 test: $(STAMP) lint
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest $(PYTEST_NBVAL) tests chapters
