@@ -29,6 +29,7 @@ __all__ = [
     "parameter_groups",
     "pretrain",
     "save_checkpoint",
+    "special_ids",
     "warmup_linear_decay",
 ]
 
