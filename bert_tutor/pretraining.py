@@ -15,7 +15,16 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["NspPair", "PretrainingBatch", "collate_pairs", "make_nsp_pairs", "mask_tokens", "word_starts"]
+__all__ = [
+    "NspPair",
+    "PretrainingBatch",
+    "collate_pairs",
+    "make_nsp_pairs",
+    "mask_tokens",
+    "split_pairs",
+    "tokenize_documents",
+    "word_starts",
+]
 
 IGNORE_INDEX = -100  # label of positions the MLM loss skips (PyTorch's cross_entropy default)
 
@@ -178,3 +187,19 @@ def mask_tokens(
     picks = torch.randint(len(ordinary_ids), (int(randomise.sum()),), generator=generator)
     corrupted[randomise] = ordinary_ids[picks.to(input_ids.device)]
     return corrupted, labels
+
+
+def tokenize_documents(documents: Sequence[Sequence[str]], tokenizer) -> list[list[list[int]]]:
+    """Documents of sentences (strings) -> documents of sentences of token ids (no special tokens)."""
+    return [[tokenizer.text_to_ids(sentence) for sentence in document] for document in documents]
+
+
+def split_pairs(
+    documents: Sequence[Sequence[str]], tokenizer, max_length: int, held_out: float = 0.1, seed: int = 0
+) -> tuple[list[NspPair], list[NspPair]]:
+    """Training and held-out NSP pairs, from disjoint documents (the last ``held_out`` share of them)."""
+    if not 0.0 < held_out < 1.0:
+        raise ValueError(f"held_out must be a fraction in (0, 1), got {held_out}")
+    ids = tokenize_documents(documents, tokenizer)
+    cut = len(ids) - max(2, round(held_out * len(ids)))
+    return make_nsp_pairs(ids[:cut], max_length, seed), make_nsp_pairs(ids[cut:], max_length, seed + 1)
