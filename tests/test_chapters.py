@@ -14,7 +14,13 @@ from bert_tutor.workbooks import BEGIN, EXERCISE_PATTERN
 from .conftest import CHAPTERS, ROOT
 
 # The chapters written so far; README.md marks the others as coming.
-WRITTEN = ["01_attention", "02_self_attention", "03_multi_head_attention", "05_tokenization"]
+WRITTEN = [
+    "01_attention",
+    "02_self_attention",
+    "03_multi_head_attention",
+    "05_tokenization",
+    "06_bert",
+]
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
