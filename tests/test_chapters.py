@@ -18,6 +18,7 @@ WRITTEN = [
     "01_attention",
     "02_self_attention",
     "03_multi_head_attention",
+    "04_transformer",
     "05_tokenization",
     "06_bert",
 ]
