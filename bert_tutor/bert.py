@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bert_tutor.attention import MultiHeadAttention, fused_attention, merge_heads, split_heads
 from bert_tutor.transformer import ACTIVATIONS, EncoderLayer, TransformerConfig
 
 __all__ = [
@@ -228,12 +229,32 @@ class BertLayer(EncoderLayer):
 
         def attend(y: torch.Tensor) -> torch.Tensor:  # the attention sublayer, keeping its weights
             nonlocal weights
+            if self.self_attention.fused and not need_weights:
+                return _fused_self_attention(self.self_attention, y, mask)  # (B, n, h)
             context, weights = self.self_attention(y, mask=mask, need_weights=need_weights)  # (B, n, h)
             return context
 
         x = self.self_attention_residual(x, attend)  # LayerNorm(x + dropout(attention(x)))
         x = self.feed_forward_residual(x, self.feed_forward)  # LayerNorm(x + dropout(ffn(x)))
         return x, weights  # (B, n, h), (B, H, n, n) or None
+
+
+def _fused_self_attention(
+    attention: MultiHeadAttention, x: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """``attention(x, mask=mask)[0]`` on the fast path, with one projection for queries, keys and values.
+
+    The three (h, h) weights, stacked into one (3h, h), make one matmul of x instead of three (and one,
+    not three, in the backward pass); the weights stay the three Linear layers that Hugging Face's
+    names map to. x (B, n, h), mask (B, 1, 1, n) or None -> (B, n, h).
+    """
+    weight = torch.cat([attention.query.weight, attention.key.weight, attention.value.weight])  # (3h, h)
+    bias = torch.cat([attention.query.bias, attention.key.bias, attention.value.bias])  # (3h,)
+    queries, keys, values = F.linear(x, weight, bias).chunk(3, dim=-1)  # each (B, n, h)
+    q, k, v = (split_heads(t, attention.num_heads) for t in (queries, keys, values))  # each (B, H, n, d)
+    dropout_p = attention.dropout.p if attention.training else 0.0
+    context = fused_attention(q, k, v, mask=mask, dropout_p=dropout_p)  # (B, H, n, d)
+    return attention.output(merge_heads(context))  # (B, n, h)
 
 
 class BertEncoder(nn.Module):
@@ -301,6 +322,10 @@ def _padding_mask(attention_mask: torch.Tensor | None, input_ids: torch.Tensor) 
             f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
             f"got {tuple(attention_mask.shape)}"
         )
+    if attention_mask.device.type == "cpu" and bool(attention_mask.all()):
+        # No padding: no mask, so attention can take its fastest kernel. (Checking costs nothing on
+        # the CPU; on a GPU it would wait for the device, so there the mask is kept.)
+        return None
     return attention_mask.bool()[:, None, None, :]  # (B, 1, 1, n): the same keys for every head and query
 
 
