@@ -22,9 +22,7 @@ with a message that names it. Weights are read with safetensors (or, for an old 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -40,6 +38,7 @@ from bert_tutor.bert import (
     BertForTokenClassification,
     BertModel,
 )
+from bert_tutor.files import write_atomically
 
 __all__ = [
     "CONFIG_NAMES",
@@ -343,18 +342,6 @@ def load_hf_state_dict(
 # --- the directory ------------------------------------------------------------------------------
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
-    """Write ``path`` through a temporary file beside it, then rename: a reader never sees half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    temporary = Path(temporary)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _vocab_writer(tokenizer, vocab_size: int) -> Callable[[Path], object]:
     """How to write vocab.txt from a tokenizer with ``save(path)`` (and ``len``) or a list of tokens."""
     if hasattr(tokenizer, "save"):
@@ -390,13 +377,13 @@ def save_pretrained(model: nn.Module, directory: str | Path, tokenizer=None) -> 
     tensors = {key: tensor.detach().to("cpu").contiguous() for key, tensor in hf_state_dict(model).items()}
     config = config_to_hf(model.config, architecture)
     write_vocab = _vocab_writer(tokenizer, model.config.vocab_size) if tokenizer is not None else None
-    _write_atomically(
+    write_atomically(
         directory / WEIGHTS_FILE, lambda path: save_file(tensors, path, metadata={"format": "pt"})
     )
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    _write_atomically(directory / CONFIG_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+    write_atomically(directory / CONFIG_FILE, lambda path: path.write_text(text, encoding="utf-8"))
     if write_vocab is not None:
-        _write_atomically(directory / VOCAB_FILE, write_vocab)
+        write_atomically(directory / VOCAB_FILE, write_vocab)
     return directory
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nbformat
 
+from bert_tutor.files import write_atomically
+
 __all__ = ["EXERCISE_PATTERN", "make_workbook", "strip_solutions", "write_workbooks"]
 
 BEGIN = "# BEGIN SOLUTION"
@@ -104,8 +106,6 @@ def write_workbooks(
             results[target] = "kept"
             continue
         workbook = make_workbook(nbformat.read(chapter_path, as_version=4), name=chapter_path.name)
-        temporary = target.with_suffix(".ipynb.tmp")
-        nbformat.write(workbook, temporary)
-        temporary.replace(target)
+        write_atomically(target, lambda temporary, workbook=workbook: nbformat.write(workbook, temporary))
         results[target] = "written"
     return results

@@ -112,8 +112,8 @@ def test_a_crash_while_writing_leaves_the_previous_checkpoint_intact(tmp_path, m
     save_checkpoint(path, model, optimizer, scheduler, 3, CONFIG, [])
     before = path.read_bytes()
 
-    def crash(state, file):
-        file.write(b"half a checkpoint")
+    def crash(state, temporary):
+        temporary.write_bytes(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", crash)
