@@ -25,7 +25,8 @@ lab: $(STAMP) workbooks
 	$(BIN)/jupyter lab
 
 test: $(STAMP) lint
-	OMP_NUM_THREADS=2 $(BIN)/python -m pytest $(PYTEST_NBVAL) tests chapters
+	# MPLBACKEND=Agg would stop the kernels from showing plt.show() figures, which nbval compares
+	env -u MPLBACKEND OMP_NUM_THREADS=2 $(BIN)/python -m pytest $(PYTEST_NBVAL) tests chapters
 
 lint: $(STAMP)
 	$(BIN)/ruff check bert_tutor tests benchmarks chapters
