@@ -20,6 +20,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert_tutor.files import read_text
+
 __all__ = [
     "Probe",
     "pydoc_documents",
@@ -176,16 +178,7 @@ def read_documents(path: str | Path, min_sentences: int = 2) -> list[list[str]]:
     warning that names their first line (next sentence prediction needs two sentences).
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"corpus file not found: {path}")
-    raw = path.read_bytes()
-    if b"\x00" in raw:
-        raise ValueError(f"{path}: looks like a binary file (it contains NUL bytes), not UTF-8 text")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: not valid UTF-8 ({error.reason})") from None
+    text = read_text(path, what="corpus file")
     documents, current, start = [], [], 1
     for number, line in enumerate(text.splitlines() + [""], start=1):
         if line.strip():

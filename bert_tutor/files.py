@@ -1,4 +1,4 @@
-"""Writing files so that a crash never leaves half of one: checkpoints, weights, workbooks."""
+"""Files: text read with errors that name the file and line; writes that never leave half a file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["read_text", "write_atomically"]
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
@@ -27,3 +27,22 @@ def write_atomically(path: str | Path, write: Callable[[Path], object]) -> None:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The contents of a UTF-8 text file (a byte-order mark is dropped).
+
+    Raises FileNotFoundError ("<what> not found: <path>") or ValueError naming the file, and the
+    line for invalid UTF-8, when the file is missing, binary (holds NUL bytes) or not UTF-8.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    raw = path.read_bytes()
+    if b"\x00" in raw:
+        raise ValueError(f"{path}: looks like a binary file (it contains NUL bytes), not UTF-8 text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not valid UTF-8 ({error.reason})") from None

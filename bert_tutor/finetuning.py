@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from bert_tutor.bert import IGNORE_INDEX
 from bert_tutor.corpus import ANIMALS, COLOURS, JOBS, NAMES, OBJECTS, PLACES, world_documents
+from bert_tutor.files import read_text
 from bert_tutor.training import parameter_groups, warmup_linear_decay
 
 __all__ = [
@@ -217,16 +218,7 @@ def bio_label_names(sentences: Sequence[TaggedSentence]) -> list[str]:
 def _read_lines(path: str | Path) -> tuple[Path, list[str]]:
     """The lines of a UTF-8 text file (a BOM is dropped); errors name the file, and the line."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"data file not found: {path}")
-    raw = path.read_bytes()
-    if b"\x00" in raw:
-        raise ValueError(f"{path}: looks like a binary file (it contains NUL bytes), not UTF-8 text")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise ValueError(f"{path}, line {line}: not valid UTF-8 ({error.reason})") from None
+    text = read_text(path, what="data file")
     if not text.strip():
         raise ValueError(f"{path}: the file is empty")
     return path, text.splitlines()
