@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bert_tutor.attention import MultiHeadAttention, fused_attention, merge_heads, split_heads
-from bert_tutor.transformer import ACTIVATIONS, EncoderLayer, TransformerConfig
+from bert_tutor.transformer import ACTIVATIONS, EncoderLayer, TransformerConfig, causal_mask
 
 __all__ = [
     "BertConfig",
@@ -64,6 +64,8 @@ class BertConfig:
     max_position_embeddings: the longest sequence; type_vocab_size: the number of segments (A, B).
     initializer_range: the standard deviation of the initial weights.
     num_labels, classifier_dropout: for the fine-tuning heads (None: use hidden_dropout).
+    causal: True gives every position a causal mask (it sees itself and the tokens to its left
+    only), the left-to-right model that chapter 7 compares BERT with; Hugging Face: is_decoder.
     """
 
     vocab_size: int
@@ -81,6 +83,7 @@ class BertConfig:
     pad_token_id: int | None = 0
     num_labels: int = 2
     classifier_dropout: float | None = None
+    causal: bool = False
 
     @classmethod
     def base(cls, **changes) -> BertConfig:
@@ -111,6 +114,8 @@ class BertConfig:
                 continue
             if not _is_number(value) or not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+        if not isinstance(self.causal, bool):
+            raise ValueError(f"causal must be True or False, got {self.causal!r}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if not _is_number(self.layer_norm_eps) or not self.layer_norm_eps > 0:
@@ -313,20 +318,30 @@ class BertModelOutput(NamedTuple):
     attentions: tuple[torch.Tensor, ...] | None = None
 
 
-def _padding_mask(attention_mask: torch.Tensor | None, input_ids: torch.Tensor) -> torch.Tensor | None:
-    """attention_mask (B, n): 1 (or True) for a real token, 0 for padding -> boolean (B, 1, 1, n)."""
-    if attention_mask is None:
-        return None  # every token is real: no mask at all, the fastest path
-    if attention_mask.shape != input_ids.shape:
-        raise ValueError(
-            f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-            f"got {tuple(attention_mask.shape)}"
-        )
-    if attention_mask.device.type == "cpu" and bool(attention_mask.all()):
-        # No padding: no mask, so attention can take its fastest kernel. (Checking costs nothing on
-        # the CPU; on a GPU it would wait for the device, so there the mask is kept.)
-        return None
-    return attention_mask.bool()[:, None, None, :]  # (B, 1, 1, n): the same keys for every head and query
+def _attention_mask(
+    attention_mask: torch.Tensor | None, input_ids: torch.Tensor, causal: bool
+) -> torch.Tensor | None:
+    """Which keys each query may see, True = may attend, or None for "all of them".
+
+    attention_mask (B, n): 1 (or True) for a real token, 0 for padding. Returns boolean (B, 1, 1, n)
+    (the same keys for every head and query); with ``causal``, (B or 1, 1, n, n), also lower-triangular.
+    """
+    n = input_ids.shape[1]
+    padding = None
+    if attention_mask is not None:
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
+                f"got {tuple(attention_mask.shape)}"
+            )
+        # No padding on the CPU: no mask, so attention can take its fastest kernel. (Checking costs
+        # nothing on the CPU; on a GPU it would wait for the device, so there the mask is kept.)
+        if not (attention_mask.device.type == "cpu" and bool(attention_mask.all())):
+            padding = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, n)
+    if not causal:
+        return padding
+    left_to_right = causal_mask(n, device=input_ids.device)[None, None]  # (1, 1, n, n)
+    return left_to_right if padding is None else padding & left_to_right  # (B or 1, 1, n, n)
 
 
 class _PretrainedIO:
@@ -398,7 +413,7 @@ class BertModel(_PretrainedIO, nn.Module):
                 "output_attentions=True needs the attention weights, which the fused path never forms: set "
                 "model.fused_attention = False first (for a model with a head: model.bert.fused_attention)"
             )
-        mask = _padding_mask(attention_mask, input_ids)  # (B, 1, 1, n) or None
+        mask = _attention_mask(attention_mask, input_ids, self.config.causal)  # (B, 1, 1 or n, n) or None
         x = self.embeddings(input_ids, token_type_ids)  # (B, n, h)
         x, hidden_states, attentions = self.encoder(x, mask, output_hidden_states, output_attentions)
         pooled = self.pooler(x) if self.pooler is not None else None  # (B, h)

@@ -84,6 +84,7 @@ CONFIG_NAMES = {
     "initializer_range": "initializer_range",
     "pad_token_id": "pad_token_id",
     "classifier_dropout": "classifier_dropout",
+    "causal": "is_decoder",
 }
 REQUIRED_CONFIG_KEYS = (
     "vocab_size",
@@ -96,7 +97,6 @@ REQUIRED_CONFIG_KEYS = (
 )
 # Switches of Hugging Face's BertConfig that change what the model computes, and the only value we support.
 UNSUPPORTED_UNLESS = {
-    "is_decoder": False,
     "add_cross_attention": False,
     "position_embedding_type": "absolute",
 }
@@ -152,7 +152,6 @@ def config_to_hf(config: BertConfig, architecture: str) -> dict:
         "architectures": [architecture],
         "model_type": "bert",
         "tie_word_embeddings": True,
-        "is_decoder": False,
         "add_cross_attention": False,
     }
     if architecture in ("BertForSequenceClassification", "BertForTokenClassification"):

@@ -172,6 +172,30 @@ def test_pretraining_outputs_equal_hugging_face(name, attention, fused):
     torch.testing.assert_close(got.loss, expected.loss, **TOL)
 
 
+@pytest.mark.parametrize("attention, fused", PATHS, ids=PATH_IDS)
+def test_causal_model_equals_hugging_face_is_decoder(attention, fused):
+    """causal=True is Hugging Face's is_decoder=True (without cross-attention): the same outputs."""
+    config = dataclasses.replace(CONFIGS["tiny"], causal=True)
+    torch.manual_seed(0)
+    theirs = transformers.BertForPreTraining(hf_config(config)).eval()
+    assert theirs.config.is_decoder
+    ours = ours_from(BertForPreTraining, theirs, config)
+    set_paths(theirs, ours, attention, fused)
+    ids, types, mask = inputs(config)
+    with torch.no_grad():
+        expected = theirs(input_ids=ids, token_type_ids=types, attention_mask=mask, output_hidden_states=True)
+        got = ours(ids, types, mask, output_hidden_states=True)
+    torch.testing.assert_close(got.hidden_states[-1], expected.hidden_states[-1], **TOL)
+    torch.testing.assert_close(got.mlm_logits, expected.prediction_logits, **TOL)
+    # and it is causal: changing the last token leaves every earlier position unchanged
+    changed = ids.clone()
+    changed[0, -1] = (ids[0, -1] + 1) % config.vocab_size
+    with torch.no_grad():
+        again = ours(changed, types, mask).mlm_logits
+    torch.testing.assert_close(again[0, :-1], got.mlm_logits[0, :-1], rtol=0, atol=0)
+    assert not torch.equal(again[0, -1], got.mlm_logits[0, -1])
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_attention_weights_equal_hugging_face_eager(name):
     config = CONFIGS[name]
@@ -478,7 +502,7 @@ def test_an_untied_decoder_is_refused(pretraining_dir):
             dict(model_type="gpt2", architectures=["GPT2LMHeadModel"]),
             ["model_type is 'gpt2'", "GPT2LMHeadModel"],
         ),
-        (dict(is_decoder=True), ["is_decoder = True is not supported"]),
+        (dict(add_cross_attention=True), ["add_cross_attention = True is not supported"]),
         (dict(position_embedding_type="relative_key"), ["position_embedding_type = 'relative_key'"]),
     ],
 )
