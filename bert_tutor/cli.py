@@ -21,72 +21,33 @@ def _workbooks(args: argparse.Namespace) -> int:
     return 0
 
 
-MODEL_SIZES = {  # BertConfig fields; "small" is the course's model (BertConfig's defaults)
-    "tiny": {"hidden_size": 64, "num_layers": 1, "num_heads": 2, "intermediate_size": 256},
-    "small": {},
-    "base": {"hidden_size": 768, "num_layers": 12, "num_heads": 12, "intermediate_size": 3072},
-}
-
-
-def _documents(corpus: str, num_documents: int, seed: int) -> list[list[str]]:
-    from bert_tutor.corpus import pydoc_documents, read_documents, world_documents
-
-    if corpus == "world":
-        return world_documents(num_documents, seed)
-    if corpus == "pydoc":
-        return pydoc_documents()
-    return read_documents(corpus)
-
-
 def _pretrain(args: argparse.Namespace) -> int:
-    import json
-
-    import torch
-
-    from bert_tutor.bert import BertConfig, BertForPreTraining
-    from bert_tutor.pretraining import split_pairs
+    from bert_tutor.recipes import PretrainingRun, run_pretraining
     from bert_tutor.reproducibility import seed_everything
-    from bert_tutor.tokenization import BertTokenizer, train_wordpiece_vocab
-    from bert_tutor.training import PretrainingConfig, evaluate_pretraining, pretrain, special_ids
+    from bert_tutor.training import PretrainingConfig
 
-    output = Path(args.output)
-    checkpoint = output / "checkpoint.pt"
-    if args.resume and not checkpoint.is_file():
-        raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
-    if not args.resume and checkpoint.exists():
-        raise ValueError(
-            f"{output} already holds a run; pass --resume to continue it or choose another --output"
-        )
     seed_everything(args.seed, threads=args.threads)
-    documents = _documents(args.corpus, args.documents, args.seed)
-    if args.resume:
-        tokenizer = BertTokenizer.from_file(output / "vocab.txt")
-    else:
-        sentences = (sentence for document in documents for sentence in document)
-        tokenizer = BertTokenizer(train_wordpiece_vocab(sentences, args.vocab_size))
-    train_pairs, held_out = split_pairs(documents, tokenizer, args.max_length, seed=args.seed)
-    config = BertConfig(
-        vocab_size=len(tokenizer), max_position_embeddings=args.max_length, **MODEL_SIZES[args.size]
+    run = PretrainingRun(
+        corpus=args.corpus,
+        documents=args.documents,
+        size=args.size,
+        vocab_size=args.vocab_size,
+        max_length=args.max_length,
+        dropout=args.dropout,
+        training=PretrainingConfig(
+            steps=args.steps,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            warmup_steps=min(args.warmup_steps, args.steps),
+            seed=args.seed,
+        ),
     )
-    model = BertForPreTraining(config).to(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    training = PretrainingConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        warmup_steps=min(args.warmup_steps, args.steps),
-        seed=args.seed,
-    )
-    output.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(output)
-    special = special_ids(tokenizer, len(tokenizer))
-    print(f"{len(documents)} documents, {len(train_pairs)} training pairs, vocabulary {len(tokenizer)}")
-    history = pretrain(model, train_pairs, special, training, checkpoint=checkpoint, resume=args.resume)
-    metrics = evaluate_pretraining(model, held_out, special)
-    model.save_pretrained(output, tokenizer=tokenizer)
-    (output / "history.json").write_text(json.dumps({"history": history, "held_out": metrics}, indent=1))
+    result = run_pretraining(run, output=args.output, resume=args.resume, device=args.device)
+    metrics = result.held_out_metrics
     print(
+        f"{len(result.train_pairs)} training pairs, vocabulary {len(result.tokenizer)}; "
         f"held-out: MLM accuracy {metrics['mlm_accuracy']:.3f}, NSP accuracy {metrics['nsp_accuracy']:.3f}; "
-        f"saved to {output}"
+        f"saved to {args.output}"
     )
     return 0
 
@@ -116,6 +77,8 @@ def _fill_mask(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bert_tutor.recipes import CHAPTER7, MODEL_SIZES
+
     parser = argparse.ArgumentParser(
         prog="bert-tutor", description="Tools for the bert-tutor course (see README.md)."
     )
@@ -138,17 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
         "both bert_tutor and Hugging Face transformers load (config.json, model.safetensors, vocab.txt), "
         "with checkpoint.pt to --resume from and history.json with the losses.",
     )
+    run, training = CHAPTER7, CHAPTER7.training  # the defaults are chapter 7's run
     pretrain.add_argument(
-        "--corpus", default="world", help="'world' (generated), 'pydoc' or a text file path"
+        "--corpus", default=run.corpus, help="'world' (generated), 'pydoc' or a text file path"
     )
-    pretrain.add_argument("--documents", type=int, default=3000, help="world documents to generate")
-    pretrain.add_argument("--size", choices=sorted(MODEL_SIZES), default="small", help="model size")
-    pretrain.add_argument("--vocab-size", type=int, default=1000, help="WordPiece vocabulary size")
-    pretrain.add_argument("--max-length", type=int, default=64, help="tokens per pair, specials included")
-    pretrain.add_argument("--steps", type=int, default=600, help="optimizer steps")
-    pretrain.add_argument("--batch-size", type=int, default=32, help="pairs per optimizer step")
-    pretrain.add_argument("--warmup-steps", type=int, default=30, help="steps of linear warm-up")
-    pretrain.add_argument("--learning-rate", type=float, default=2e-3, help="peak learning rate")
+    pretrain.add_argument("--documents", type=int, default=run.documents, help="world documents to generate")
+    pretrain.add_argument("--size", choices=sorted(MODEL_SIZES), default=run.size, help="model size")
+    pretrain.add_argument("--vocab-size", type=int, default=run.vocab_size, help="WordPiece vocabulary size")
+    pretrain.add_argument(
+        "--max-length", type=int, default=run.max_length, help="tokens per pair, specials included"
+    )
+    pretrain.add_argument("--dropout", type=float, default=run.dropout, help="hidden and attention dropout")
+    pretrain.add_argument("--steps", type=int, default=training.steps, help="optimizer steps")
+    pretrain.add_argument(
+        "--batch-size", type=int, default=training.batch_size, help="pairs per optimizer step"
+    )
+    pretrain.add_argument(
+        "--warmup-steps", type=int, default=training.warmup_steps, help="steps of linear warm-up"
+    )
+    pretrain.add_argument(
+        "--learning-rate", type=float, default=training.learning_rate, help="peak learning rate"
+    )
     pretrain.add_argument("--seed", type=int, default=0, help="seed of the data, masks and weights")
     pretrain.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's)")
     pretrain.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
