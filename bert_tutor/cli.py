@@ -53,26 +53,14 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _fill_mask(args: argparse.Namespace) -> int:
-    import torch
-
     from bert_tutor.bert import BertForPreTraining
+    from bert_tutor.probing import fill_mask
     from bert_tutor.tokenization import BertTokenizer
 
     tokenizer = BertTokenizer.from_file(Path(args.directory) / "vocab.txt")
     model = BertForPreTraining.from_pretrained(args.directory)
-    encoding = tokenizer.encode_batch([args.text])
-    masked = encoding["input_ids"] == tokenizer.mask_token_id  # (1, n)
-    if not masked.any():
-        raise ValueError(f"the text has no {tokenizer.ids_to_tokens[tokenizer.mask_token_id]} token to fill")
-    with torch.no_grad():
-        logits = model(**encoding, masked_positions=masked).mlm_logits  # (M, V)
-    for number, row in enumerate(logits.softmax(-1), start=1):
-        top = row.topk(args.top)
-        guesses = ", ".join(
-            f"{tokenizer.convert_ids_to_tokens(int(i))} ({p:.2f})"
-            for p, i in zip(top.values, top.indices, strict=True)
-        )
-        print(f"[MASK] {number}: {guesses}")
+    for number, guesses in enumerate(fill_mask(model, tokenizer, args.text, top=args.top), start=1):
+        print(f"[MASK] {number}: " + ", ".join(f"{token} ({p:.2f})" for token, p in guesses))
     return 0
 
 
