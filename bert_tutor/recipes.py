@@ -36,6 +36,7 @@ __all__ = [
     "PretrainingRun",
     "artifacts_dir",
     "corpus_documents",
+    "prepare_data",
     "run_pretraining",
     "world_model",
 ]
@@ -120,6 +121,17 @@ def corpus_documents(corpus: str, num_documents: int = 3000, seed: int = 0) -> l
     return read_documents(corpus)
 
 
+def prepare_data(run: PretrainingRun, tokenizer: BertTokenizer | None = None):
+    """(tokenizer, training NSP pairs, held-out NSP pairs) of a run; the tokenizer is trained on the
+    corpus unless given. The last tenth of the documents is held out."""
+    documents = corpus_documents(run.corpus, run.documents, run.training.seed)
+    if tokenizer is None:
+        sentences = (sentence for document in documents for sentence in document)
+        tokenizer = BertTokenizer(train_wordpiece_vocab(sentences, run.vocab_size))
+    train_pairs, held_out = split_pairs(documents, tokenizer, run.max_length, seed=run.training.seed)
+    return tokenizer, train_pairs, held_out
+
+
 def run_pretraining(
     run: PretrainingRun,
     output: str | Path | None = None,
@@ -143,13 +155,8 @@ def run_pretraining(
             "or choose another output"
         )
     seed = run.training.seed
-    documents = corpus_documents(run.corpus, run.documents, seed)
-    if resume:
-        tokenizer = BertTokenizer.from_file(output / "vocab.txt")
-    else:
-        sentences = (sentence for document in documents for sentence in document)
-        tokenizer = BertTokenizer(train_wordpiece_vocab(sentences, run.vocab_size))
-    train_pairs, held_out = split_pairs(documents, tokenizer, run.max_length, seed=seed)
+    tokenizer = BertTokenizer.from_file(output / "vocab.txt") if resume else None
+    tokenizer, train_pairs, held_out = prepare_data(run, tokenizer)
     torch.manual_seed(seed)
     model = BertForPreTraining(run.model_config(len(tokenizer)))
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -180,8 +187,10 @@ def artifacts_dir() -> Path:
     return Path.home() / ".cache" / "bert-tutor"
 
 
-def world_model(run: PretrainingRun = CHAPTER7, directory: str | Path | None = None, progress: bool = False):
-    """(model in eval mode, tokenizer) of ``run``, from its cache directory, trained first if absent.
+def world_model(
+    run: PretrainingRun = CHAPTER7, directory: str | Path | None = None, progress: bool = False
+) -> PretrainingResult:
+    """``run``'s result (model in eval mode, on the CPU), read from its cache directory, made first if absent.
 
     The directory, ``artifacts_dir() / f"pretrained-{run.fingerprint()}"`` unless given, is written
     under a temporary name and renamed when complete, so an interrupted run leaves nothing half-made.
@@ -194,5 +203,7 @@ def world_model(run: PretrainingRun = CHAPTER7, directory: str | Path | None = N
         if final.exists():  # a complete copy appeared meanwhile (another process), or a broken one
             shutil.rmtree(final)
         temporary.rename(final)
+    record = json.loads((final / "history.json").read_text())
+    tokenizer, train_pairs, held_out = prepare_data(run, BertTokenizer.from_file(final / "vocab.txt"))
     model = BertForPreTraining.from_pretrained(final).eval()
-    return model, BertTokenizer.from_file(final / "vocab.txt")
+    return PretrainingResult(model, tokenizer, record["history"], record["held_out"], train_pairs, held_out)

@@ -54,17 +54,19 @@ def test_a_run_is_exactly_its_steps_done_by_hand():
 
 def test_world_model_trains_once_then_loads_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("BERT_TUTOR_ARTIFACTS", str(tmp_path))
-    model, tokenizer = world_model(TINY)
+    model, tokenizer, history, metrics, train_pairs, _ = world_model(TINY)
     directory = tmp_path / f"pretrained-{TINY.fingerprint()}"
     saved = json.loads((directory / "history.json").read_text())
-    assert saved["run"] == dataclasses.asdict(TINY) and len(saved["history"]) == TINY.training.steps
+    assert saved["run"] == dataclasses.asdict(TINY) and saved["history"] == history
+    assert len(history) == TINY.training.steps and saved["held_out"] == metrics
     assert [p.name for p in tmp_path.iterdir()] == [directory.name]  # no partial directory left behind
 
     def must_not_train(*args, **kwargs):
         raise AssertionError("trained again although the cache was there")
 
     monkeypatch.setattr(recipes, "run_pretraining", must_not_train)
-    again, tokenizer_again = world_model(TINY)
+    again, tokenizer_again, history_again, metrics_again, train_again, _ = world_model(TINY)
+    assert (history_again, metrics_again, train_again) == (history, metrics, train_pairs)
     assert tokenizer_again.ids_to_tokens == tokenizer.ids_to_tokens
     ids = torch.tensor([[2, 10, 11, 12, 3]])
     with torch.no_grad():
@@ -76,7 +78,7 @@ def test_an_incomplete_cache_directory_is_made_again(tmp_path):
     directory = tmp_path / "model"
     directory.mkdir()
     (directory / "config.json").write_text("{")  # an interrupted copy: no history.json
-    model, _ = world_model(TINY, directory=directory)
+    model = world_model(TINY, directory=directory).model
     assert (directory / "history.json").is_file()
     assert isinstance(model, BertForPreTraining)
 
