@@ -4,8 +4,7 @@ Every corpus is a list of documents, and a document is a list of sentences (stri
 is what next sentence prediction needs. Three sources:
 
 * :func:`world_documents` generates a small made-up world: each document is about one
-  person (and one topic: the market, the weather, music or a garden), the facts about them recur
-  inside the document, and some words can only be guessed
+  person, the facts about them recur inside the document, and some words can only be guessed
   from words to their *right* ("Alba has a [MASK] that barks" -> dog). :func:`world_probes`
   marks such blanks so that chapter 7 can measure bidirectional against left-to-right context.
 * :func:`pydoc_documents` splits the help topics that ship with Python (``pydoc_data``).
@@ -25,7 +24,6 @@ from bert_tutor.files import read_text
 
 __all__ = [
     "Probe",
-    "TOPICS",
     "pydoc_documents",
     "read_documents",
     "world_documents",
@@ -68,35 +66,6 @@ ANIMALS = {  # animal -> the sound that names it
 }
 COLOURS = "red blue green yellow black white brown grey".split()
 OBJECTS = "bicycle boat lamp kite drum chair clock scarf".split()
-# What else a document talks about: one topic each, with words of its own. A segment from another
-# document is then often about another topic, which makes next sentence prediction learnable from
-# the words alone (the "topic prediction" that Lan et al., ALBERT, 2019, found NSP mostly is).
-TOPICS = {
-    "market": (
-        "{person} sells apples at the market in {place} .",
-        "on market day {person} counts the coins .",
-        "the market of {place} opens at dawn .",
-        "{person} buys salt and cheese at a stall .",
-    ),
-    "weather": (
-        "in {place} it rains all week .",
-        "{person} waits for the snow to stop .",
-        "a cold wind blows over {place} .",
-        "{person} watches the storm from the window .",
-    ),
-    "music": (
-        "{person} plays the fiddle at the inn .",
-        "on friday night {person} dances until late .",
-        "the band of {place} plays old tunes .",
-        "{person} hums a tune on the way home .",
-    ),
-    "garden": (
-        "{person} plants roses behind the house .",
-        "the garden of {person} is full of tulips .",
-        "{person} waters the pear trees every evening .",
-        "in spring the seeds of {person} grow tall .",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -124,7 +93,6 @@ def _world_document(rng: random.Random) -> tuple[list[str], list[tuple[int, int,
     person, place = rng.choice(NAMES), rng.choice(PLACES)
     job, animal = rng.choice(list(JOBS)), rng.choice(list(ANIMALS))
     colour, thing = rng.choice(COLOURS), rng.choice(OBJECTS)
-    topic = TOPICS[rng.choice(sorted(TOPICS))]
     # First mentions: the job and the animal are given away only by the words after them.
     opening = [
         f"{person} lives in {place} .",
@@ -141,10 +109,8 @@ def _world_document(rng: random.Random) -> tuple[list[str], list[tuple[int, int,
         f"{person} carries the {colour} {thing} through {place} .",
         f"when {person} comes home , the {animal} is happy .",
     ]
-    later = later[: rng.randint(3, len(later))]
-    later += [text.format(person=person, place=place) for text in rng.sample(topic, 2)]
     rng.shuffle(later)
-    sentences = opening[:1] + rng.sample(opening[1:], 3) + later
+    sentences = opening[:1] + rng.sample(opening[1:], 3) + later[: rng.randint(3, len(later))]
     probes = []
     for s, text in enumerate(sentences):
         words = text.split()
@@ -159,8 +125,7 @@ def _world_document(rng: random.Random) -> tuple[list[str], list[tuple[int, int,
 def world_documents(num_documents: int, seed: int = 0) -> list[list[str]]:
     """``num_documents`` documents of the generated world, the same for the same seed.
 
-    Each document is 9-12 sentences about one person and one of the :data:`TOPICS` (lower case, words
-    separated by spaces).
+    Each document is 7-10 sentences about one person (lower case, words separated by spaces).
     """
     _check_count("num_documents", num_documents)
     rng = random.Random(seed)

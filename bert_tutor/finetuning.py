@@ -185,7 +185,7 @@ def world_ner(num_sentences: int, seed: int = 0, unseen_names: bool = False) -> 
     _check_count("num_sentences", num_sentences)
     rng = random.Random(f"ner {seed}")
     sentences = []
-    for document in world_documents(num_sentences // 9 + 1, seed):  # 9-12 sentences each
+    for document in world_documents(num_sentences // 7 + 1, seed):  # 7-10 sentences each
         facts = _facts(document)
         person, place = [facts["person"]], facts["place"]
         if unseen_names:

@@ -4,45 +4,14 @@ import warnings
 
 import pytest
 
-from bert_tutor.corpus import (
-    ANIMALS,
-    JOBS,
-    TOPICS,
-    pydoc_documents,
-    read_documents,
-    world_documents,
-    world_probes,
-)
+from bert_tutor.corpus import ANIMALS, JOBS, pydoc_documents, read_documents, world_documents, world_probes
 
 
 def test_world_is_deterministic_per_seed_and_sized_by_its_parameter():
     assert world_documents(20, seed=1) == world_documents(20, seed=1)
     assert world_documents(20, seed=1) != world_documents(20, seed=2)
     assert len(world_documents(37)) == 37
-    assert {len(doc) for doc in world_documents(200)} == set(range(9, 13))
-
-
-def test_each_world_document_has_one_topic_whose_words_mark_it():
-    marks = {
-        "market": {"market", "coins", "stall", "apples"},
-        "weather": {"rains", "snow", "wind", "storm"},
-        "music": {"fiddle", "dances", "band", "tune", "tunes"},
-        "garden": {"roses", "tulips", "garden", "seeds", "trees"},
-    }
-    assert all(any(set(text.split()) & marks[name] for text in texts) for name, texts in TOPICS.items())
-    found = []
-    for doc in world_documents(100):
-        words = {w for sentence in doc for w in sentence.split()}
-        topics = [name for name in TOPICS if words & marks[name]]
-        assert len(topics) == 1, (topics, doc)
-        found += topics
-    assert set(found) == set(TOPICS)
-    topic_words = {w for texts in TOPICS.values() for text in texts for w in text.split()}
-    assert not topic_words & {
-        *JOBS,
-        *ANIMALS,
-        *(w for p in [*JOBS.values(), *ANIMALS.values()] for w in p.split()),
-    }
+    assert all(7 <= len(doc) <= 10 for doc in world_documents(200))
 
 
 def test_world_facts_recur_inside_a_document():
