@@ -24,7 +24,7 @@ the maximum length, so there is no padding; the attention mask, all ones, is sti
 every contender), segments 0 then 1, and 15 % of the ordinary tokens chosen for prediction by
 ``bert_tutor.pretraining.mask_tokens`` (80/10/10).
 
-Configs: "course" is BertConfig's defaults (128 hidden, 2 layers, 4 heads, 512 intermediate) with a
+Configs: "course" is BertConfig's defaults (128 hidden, 2 layers, 8 heads, 512 intermediate) with a
 realistic vocabulary of 8000, sequences of 128, batch 32; "base-2L" is BERT-base's width (768 hidden,
 12 heads, 3072 intermediate, vocabulary 30522) with 2 layers, sequences of 128, batch 8.
 

@@ -71,7 +71,7 @@ class BertConfig:
     vocab_size: int
     hidden_size: int = 128
     num_layers: int = 2
-    num_heads: int = 4
+    num_heads: int = 8  # of 16 features: 8 narrow heads learned chapter 7's world sooner than 4 wide
     intermediate_size: int = 512
     activation: str = "gelu"
     hidden_dropout: float = 0.1

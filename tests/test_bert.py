@@ -63,7 +63,7 @@ def test_default_config_is_the_course_small_model_with_the_vocabulary_given():
     assert (config.hidden_size, config.num_layers, config.num_heads, config.intermediate_size) == (
         128,
         2,
-        4,
+        8,
         512,
     )
     assert (config.max_position_embeddings, config.type_vocab_size, config.layer_norm_eps) == (128, 2, 1e-12)
