@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -27,7 +28,13 @@ from bert_tutor.corpus import pydoc_documents, read_documents, world_documents
 from bert_tutor.files import write_atomically
 from bert_tutor.pretraining import split_pairs
 from bert_tutor.tokenization import BertTokenizer, train_wordpiece_vocab
-from bert_tutor.training import PretrainingConfig, evaluate_pretraining, pretrain, special_ids
+from bert_tutor.training import (
+    PretrainingConfig,
+    evaluate_pretraining,
+    pretrain,
+    process_rank,
+    special_ids,
+)
 
 __all__ = [
     "CHAPTER7",
@@ -88,8 +95,9 @@ class PretrainingRun:
         )
 
     def fingerprint(self) -> str:
-        """12 hex digits that change with any field: the name of the run's cache directory."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """12 hex digits that change with any field or model default: the name of the run's cache."""
+        model = dataclasses.asdict(self.model_config(vocab_size=1))  # the sizes, defaults included
+        text = json.dumps({"run": dataclasses.asdict(self), "model": model}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -138,12 +146,17 @@ def run_pretraining(
     resume: bool = False,
     progress: bool = True,
     device: str | torch.device | None = None,
+    checkpoint_every: int = 100,
 ) -> PretrainingResult:
     """Carry out ``run``; with ``output``, write a directory that bert_tutor and ``transformers`` load.
 
     The directory holds config.json, model.safetensors, vocab.txt, checkpoint.pt (every state
-    needed to continue: ``resume=True``) and history.json (the losses and held-out metrics).
-    device: default CUDA when there is one, else the CPU.
+    needed to continue: ``resume=True``; written every ``checkpoint_every`` steps and at the end) and
+    history.json (the losses, held-out metrics, the number of processes and the training time).
+    device: default CUDA when there is one (this process's GPU under torchrun), else the CPU.
+
+    Under torchrun every process calls it alike: each prepares the same data and model, trains on its
+    shard, and evaluates; only rank 0 shows progress and writes files.
     """
     output = None if output is None else Path(output)
     checkpoint = None if output is None else output / "checkpoint.pt"
@@ -154,6 +167,7 @@ def run_pretraining(
             f"{output} already holds a run; pass --resume (resume=True) to continue it, "
             "or choose another output"
         )
+    rank, world_size = process_rank()
     seed = run.training.seed
     tokenizer = BertTokenizer.from_file(output / "vocab.txt") if resume else None
     tokenizer, train_pairs, held_out = prepare_data(run, tokenizer)
@@ -161,17 +175,32 @@ def run_pretraining(
     model = BertForPreTraining(run.model_config(len(tokenizer)))
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     special = special_ids(tokenizer, len(tokenizer))
-    if output is not None:
+    if output is not None and rank == 0:
         output.mkdir(parents=True, exist_ok=True)
         tokenizer.save(output)
+    start = time.perf_counter()
     history = pretrain(
-        model, train_pairs, special, run.training, checkpoint=checkpoint, resume=resume, progress=progress
+        model,
+        train_pairs,
+        special,
+        run.training,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        progress=progress,
     )
+    seconds = time.perf_counter() - start
     metrics = evaluate_pretraining(model, held_out, special)
     model.eval()
-    if output is not None:
+    if output is not None and rank == 0:
         model.save_pretrained(output, tokenizer=tokenizer)
-        record = {"run": dataclasses.asdict(run), "held_out": metrics, "history": history}
+        record = {
+            "run": dataclasses.asdict(run),
+            "held_out": metrics,
+            "history": history,
+            "processes": world_size,
+            "train_seconds": seconds,  # this call's steps only, when resumed
+        }
         write_atomically(output / "history.json", lambda path: Path(path).write_text(json.dumps(record)))
     return PretrainingResult(model, tokenizer, history, metrics, train_pairs, held_out)
 

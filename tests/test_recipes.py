@@ -83,6 +83,12 @@ def test_an_incomplete_cache_directory_is_made_again(tmp_path):
     assert isinstance(model, BertForPreTraining)
 
 
+def test_the_fingerprint_changes_with_the_model_sizes_behind_a_run(monkeypatch):
+    before = TINY.fingerprint()
+    monkeypatch.setitem(recipes.MODEL_SIZES, "tiny", {**recipes.MODEL_SIZES["tiny"], "num_heads": 1})
+    assert TINY.fingerprint() != before
+
+
 def test_the_fingerprint_changes_with_any_choice():
     changed = [
         dataclasses.replace(TINY, causal=True),
