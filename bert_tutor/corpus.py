@@ -100,7 +100,9 @@ def _world_document(rng: random.Random) -> tuple[list[str], list[tuple[int, int,
         f"{person} has a {animal} that {ANIMALS[animal]} at night .",
         f"{person} owns a {colour} {thing} .",
     ]
-    # Facts that recur: each names something the opening already said.
+    # Facts that recur: each names something the opening already said. Some of them, in this order:
+    # every document tells its story in the same order, so a segment that really follows another
+    # goes on where it stopped, which next sentence prediction can learn (with the names).
     later = [
         f"the {job} from {place} is called {person} .",
         f"the {colour} {thing} belongs to {person} .",
@@ -109,8 +111,8 @@ def _world_document(rng: random.Random) -> tuple[list[str], list[tuple[int, int,
         f"{person} carries the {colour} {thing} through {place} .",
         f"when {person} comes home , the {animal} is happy .",
     ]
-    rng.shuffle(later)
-    sentences = opening[:1] + rng.sample(opening[1:], 3) + later[: rng.randint(3, len(later))]
+    kept = sorted(rng.sample(range(len(later)), rng.randint(3, len(later))))
+    sentences = opening + [later[i] for i in kept]
     probes = []
     for s, text in enumerate(sentences):
         words = text.split()
@@ -125,7 +127,8 @@ def _world_document(rng: random.Random) -> tuple[list[str], list[tuple[int, int,
 def world_documents(num_documents: int, seed: int = 0) -> list[list[str]]:
     """``num_documents`` documents of the generated world, the same for the same seed.
 
-    Each document is 7-10 sentences about one person (lower case, words separated by spaces).
+    Each document is 7-10 sentences about one person (lower case, words separated by spaces), in a
+    fixed order: where they live, their job, their animal, their thing, then 3-6 recurring facts.
     """
     _check_count("num_documents", num_documents)
     rng = random.Random(seed)

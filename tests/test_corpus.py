@@ -14,6 +14,17 @@ def test_world_is_deterministic_per_seed_and_sized_by_its_parameter():
     assert all(7 <= len(doc) <= 10 for doc in world_documents(200))
 
 
+def test_every_document_tells_its_story_in_the_same_order():
+    later = ["is called", "belongs to", "every morning", "buy from", "carries the", "comes home"]
+    for doc in world_documents(100):
+        person = doc[0].split()[0]
+        assert [s.split()[:2] for s in doc[:4]] == [
+            [person, verb] for verb in ("lives", "works", "has", "owns")
+        ]
+        order = [next(i for i, words in enumerate(later) if words in s) for s in doc[4:]]
+        assert order == sorted(set(order)) and len(order) >= 3
+
+
 def test_world_facts_recur_inside_a_document():
     for doc in world_documents(50):
         person = doc[0].split()[0]
