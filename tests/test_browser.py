@@ -301,6 +301,12 @@ class LabSession:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     chromium, chromedriver = _browser_or_skip()
+    if NOTEBOOK is not None:
+        # Chapter 10 loads chapter 7's model, made (about a minute) and cached if absent: make it first,
+        # as chapter 7 does (two threads, seeded), so that the browser's time limit covers the chapter alone.
+        make = "from bert_tutor.reproducibility import seed_everything; seed_everything(0); "
+        make += "from bert_tutor.recipes import world_model; world_model()"
+        subprocess.run([sys.executable, "-c", make], check=True, timeout=600)
     workdir = tmp_path_factory.mktemp("browser") / "notebooks"
     workdir.mkdir()
     session = LabSession(workdir, chromium, chromedriver)
