@@ -5,9 +5,8 @@ one changes the picture; bertviz's head view has drawn its tokens and lines, and
 grid; no "require is not defined"; no request left the machine; no cell failed. Screenshots of the
 explorer and the bertviz views go to ``screenshots/browser/`` (git-ignored) for a person to look at.
 
-The notebook opened is ``chapters/10_attention_visualization.ipynb``, or, until that chapter exists, a
-small stand-in written here (a randomly initialised BERT, the explorer, both bertviz views). Either way
-it is run from a copy with its outputs cleared, in a temporary folder, so the repository is never written.
+The notebook opened is ``chapters/10_attention_visualization.ipynb``, run from a copy with its outputs
+cleared, in a temporary folder, so the repository is never written.
 
 It needs Debian's ``chromium`` and ``chromium-driver`` (``.ci/run`` installs them) and selenium. Where
 they are missing the test is skipped, saying why; with CI=true it fails instead.
@@ -35,39 +34,10 @@ import pytest
 from .conftest import ROOT
 
 CHAPTER_10 = ROOT / "chapters" / "10_attention_visualization.ipynb"
-# The notebook the browser runs: chapter 10 once it exists, until then the stand-in below. When the
-# chapter has landed, make its absence a failure with the one-line change `NOTEBOOK = CHAPTER_10`.
-NOTEBOOK = CHAPTER_10 if CHAPTER_10.exists() else None  # None: the stand-in
 SCREENSHOTS = ROOT / "screenshots" / "browser"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about", "chrome"}  # chrome: the browser's own pages, e.g. a new tab
 RUN_TIMEOUT = 75  # seconds for every cell to run, kernel start included
-
-STAND_IN_CELLS = [
-    """import torch
-from bert_tutor import bertviz_offline, viz
-from bert_tutor.bert import BertConfig, BertForPreTraining
-from bert_tutor.corpus import world_documents
-from bert_tutor.tokenization import BertTokenizer, train_wordpiece_vocab
-
-torch.manual_seed(0)
-torch.set_num_threads(1)
-sentences = [sentence for document in world_documents(200) for sentence in document]
-tokenizer = BertTokenizer(train_wordpiece_vocab(sentences, 400))
-model = BertForPreTraining(BertConfig(vocab_size=len(tokenizer)))
-print(len(tokenizer), "tokens;", model.config.num_layers, "layers of", model.config.num_heads, "heads")""",
-    """explorer = viz.attention_explorer(model, tokenizer, sentences[:5])
-explorer""",
-    """# in the kernel: moving a slider redraws, and moving it back gives the same picture again
-before = explorer.image.value
-explorer.layer.value = 1
-assert explorer.figure.axes[0].get_title() == "layer 1, head 0" and explorer.image.value != before
-explorer.layer.value = 0
-assert explorer.image.value == before
-print("the explorer redraws when its sliders move")""",
-    "bertviz_offline.head_view(model, tokenizer, sentences[0])",
-    "bertviz_offline.model_view(model, tokenizer, sentences[0], sentences[1])",
-]
 
 
 def _browser_or_skip() -> tuple[str, str]:
@@ -93,18 +63,11 @@ def _browser_or_skip() -> tuple[str, str]:
 
 def _notebook_copy(directory: Path) -> Path:
     """The notebook to run, outputs cleared, written into ``directory``."""
-    if NOTEBOOK is None:
-        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in STAND_IN_CELLS])
-        kernel = {"name": "python3", "display_name": "Python 3", "language": "python"}
-        notebook.metadata["kernelspec"] = kernel
-        name = "attention_visualization_stand_in.ipynb"
-    else:
-        notebook = nbformat.read(NOTEBOOK, as_version=4)
-        for cell in notebook.cells:
-            if cell.cell_type == "code":
-                cell.outputs, cell.execution_count = [], None
-        name = NOTEBOOK.name
-    path = directory / name
+    notebook = nbformat.read(CHAPTER_10, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    path = directory / CHAPTER_10.name
     nbformat.write(notebook, path)
     return path
 
@@ -301,12 +264,11 @@ class LabSession:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     chromium, chromedriver = _browser_or_skip()
-    if NOTEBOOK is not None:
-        # Chapter 10 loads chapter 7's model, made (about a minute) and cached if absent: make it first,
-        # as chapter 7 does (two threads, seeded), so that the browser's time limit covers the chapter alone.
-        make = "from bert_tutor.reproducibility import seed_everything; seed_everything(0); "
-        make += "from bert_tutor.recipes import world_model; world_model()"
-        subprocess.run([sys.executable, "-c", make], check=True, timeout=600)
+    # Chapter 10 loads chapter 7's model, made (about a minute) and cached if absent: make it first,
+    # as chapter 7 does (two threads, seeded), so that the browser's time limit covers the chapter alone.
+    make = "from bert_tutor.reproducibility import seed_everything; seed_everything(0); "
+    make += "from bert_tutor.recipes import world_model; world_model()"
+    subprocess.run([sys.executable, "-c", make], check=True, timeout=600)
     workdir = tmp_path_factory.mktemp("browser") / "notebooks"
     workdir.mkdir()
     session = LabSession(workdir, chromium, chromedriver)
