@@ -1,13 +1,27 @@
-"""Pretraining loop: AdamW, warm-up then linear decay, clipping, accumulation, exact resume.
+"""Pretraining loop: AdamW, warm-up then linear decay, clipping, accumulation, exact resume, DDP.
 
 Randomness is made a function of position, so that a run can stop and resume bit for bit:
-the order of the pairs in epoch e comes from ``seed + e``, and the masks of optimizer step s,
+the order of the pairs in epoch e comes from ``(seed, e)``, and the masks of optimizer step s,
 micro-batch k from ``(seed, s, k)``. A checkpoint then needs only the model, the optimizer, the
 scheduler, the step and PyTorch's RNG state (for dropout).
+
+Under ``torchrun`` (a process group formed by :func:`bert_tutor.distributed.process_group`) the same
+loop is data-parallel, and computes what one process computes with the same batch size:
+
+* the order is PyTorch's ``DistributedSampler`` with ``set_epoch(e)`` every epoch; step s uses the
+  same pairs as on one process, and rank r of W takes every W-th of them from r (its shard);
+* every rank draws the masks of the whole micro-batch from ``(seed, s, k)``, as one process does,
+  and keeps its own rows, so the masks do not depend on the number of processes;
+* the model is wrapped in ``DistributedDataParallel``, which averages the gradients over the ranks
+  during the backward pass; each rank weights its masked-LM loss by its share of the micro-batch's
+  masked tokens, so the average is the loss of the whole micro-batch;
+* accumulation skips that averaging (``no_sync``) on all but the last micro-batch of a step;
+* only rank 0 shows progress and writes checkpoints; every rank resumes from the same one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -15,7 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
 from bert_tutor.files import write_atomically
@@ -27,8 +44,10 @@ __all__ = [
     "load_checkpoint",
     "parameter_groups",
     "pretrain",
+    "process_rank",
     "save_checkpoint",
     "special_ids",
+    "step_examples",
     "warmup_linear_decay",
 ]
 
@@ -91,22 +110,103 @@ def warmup_linear_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, tot
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _generator(*numbers: int) -> torch.Generator:
-    """A generator seeded from a tuple of ints, so each (seed, step, micro-batch) has its own stream."""
+def _mix(*numbers: int) -> int:
+    """One seed from a tuple of ints, so each (seed, step, micro-batch) has its own stream."""
     mixed = 0
     for number in numbers:
         mixed = (mixed * 1_000_003 + number) % (2**63 - 1)
-    return torch.Generator().manual_seed(mixed)
+    return mixed
+
+
+def _generator(*numbers: int) -> torch.Generator:
+    """A generator seeded from a tuple of ints (see :func:`_mix`)."""
+    return torch.Generator().manual_seed(_mix(*numbers))
+
+
+_DROPOUT_STREAM = 0xD0  # tags the seeds of each rank's dropout, apart from the data's streams
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process in the default process group; (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _samplers(num_pairs: int, config: PretrainingConfig, rank: int, world_size: int):
+    """(the whole epoch's order, this rank's shard of it): two ``DistributedSampler``, one of them
+    for a single process. Its seed is ``_mix(seed, 0)``, so that the ``seed + epoch`` it seeds each
+    epoch's permutation with is ``_mix(seed, epoch)``: one process keeps the order it always had."""
+    seed = _mix(config.seed, 0)
+    everyone = DistributedSampler(range(num_pairs), num_replicas=1, rank=0, shuffle=True, seed=seed)
+    mine = DistributedSampler(range(num_pairs), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    return everyone, mine
+
+
+def _step_plan(order, shard, index: int, config: PretrainingConfig, rank: int, world_size: int):
+    """[(a micro-batch's pair indices, this rank's share of them)] for step ``index`` of an epoch.
+
+    order: the epoch's order; shard: this rank's part of it. Micro-batch k of the step is slice k of
+    the step's slice of ``order``; rank r's share is every W-th pair of it from r, which is what its
+    ``DistributedSampler`` gives it, in order.
+    """
+    size = config.batch_size // config.accumulation_steps  # pairs in a micro-batch, all ranks together
+    start = index * config.batch_size
+    plan = []
+    for k in range(config.accumulation_steps):
+        first = start + k * size
+        micro = order[first : first + size]
+        share = shard[first // world_size : (first + size) // world_size]
+        if share != micro[rank::world_size]:
+            raise AssertionError("a rank's shard is not its share of the micro-batch")  # cannot happen
+        plan.append((micro, share))
+    return plan
+
+
+def _check_split(config: PretrainingConfig, world_size: int) -> None:
+    size = config.batch_size // config.accumulation_steps
+    if size % world_size:
+        raise ValueError(
+            f"a micro-batch of {size} pairs (batch_size {config.batch_size} / accumulation_steps "
+            f"{config.accumulation_steps}) cannot be shared equally by {world_size} processes: choose a "
+            f"batch size divisible by {config.accumulation_steps * world_size}"
+        )
+
+
+def step_examples(
+    num_pairs: int, config: PretrainingConfig, step: int, rank: int = 0, world_size: int = 1
+) -> list[list[int]]:
+    """Indices of the pairs that rank ``rank`` of ``world_size`` trains on at optimizer step ``step``,
+    one list per micro-batch. The ranks' lists together are the one-process step's, micro-batch by
+    micro-batch."""
+    _check_split(config, world_size)
+    per_epoch = num_pairs // config.batch_size
+    if per_epoch < 1:
+        raise ValueError(f"{num_pairs} pairs are fewer than one batch of {config.batch_size}")
+    epoch, index = divmod(step, per_epoch)
+    everyone, mine = _samplers(num_pairs, config, rank, world_size)
+    everyone.set_epoch(epoch)
+    mine.set_epoch(epoch)
+    plan = _step_plan(list(everyone), list(mine), index, config, rank, world_size)
+    return [share for _, share in plan]
 
 
 def _micro_batches(pairs: Sequence[NspPair], config: PretrainingConfig, step: int):
     """The pairs of optimizer step ``step``: a slice of the epoch's shuffled order, in micro-batches."""
-    per_epoch = len(pairs) // config.batch_size
-    epoch, index = divmod(step, per_epoch)
-    order = torch.randperm(len(pairs), generator=_generator(config.seed, epoch))
-    chosen = order[index * config.batch_size : (index + 1) * config.batch_size].tolist()
-    size = config.batch_size // config.accumulation_steps
-    return [[pairs[i] for i in chosen[k * size : (k + 1) * size]] for k in range(config.accumulation_steps)]
+    return [[pairs[i] for i in micro] for micro in step_examples(len(pairs), config, step)]
+
+
+def _rows(batch: dict, rank: int, world_size: int, device) -> dict:
+    """Rank ``rank``'s rows of a masked micro-batch (every W-th from r), without the padding columns
+    that none of them needs, on ``device``."""
+    if world_size == 1:
+        return {name: tensor.to(device) for name, tensor in batch.items()}
+    rows = {name: tensor[rank::world_size] for name, tensor in batch.items()}
+    length = int(rows["attention_mask"].sum(1).max())
+    return {
+        name: (tensor[:, :length] if tensor.dim() == 2 else tensor).to(device)
+        for name, tensor in rows.items()
+    }
 
 
 def _masked_batch(pairs, special, generator, mlm_probability, device):
@@ -167,9 +267,20 @@ def evaluate_pretraining(
 
 # --- checkpoints ---------------------------------------------------------------------------
 def save_checkpoint(
-    path: str | Path, model, optimizer, scheduler, step: int, config: PretrainingConfig, history
+    path: str | Path,
+    model,
+    optimizer,
+    scheduler,
+    step: int,
+    config: PretrainingConfig,
+    history,
+    rank_rng: list[dict] | None = None,
 ):
-    """Write everything needed to resume, atomically: a crash mid-write leaves the old file intact."""
+    """Write everything needed to resume, atomically: a crash mid-write leaves the old file intact.
+
+    rank_rng: under DDP, every rank's generator states (:func:`_rng_state`, gathered by rank 0, the
+    one that writes), so that each rank's dropout resumes where it stopped.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -184,7 +295,21 @@ def save_checkpoint(
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "history": history,
     }
+    if rank_rng is not None:
+        state["rank_rng"] = rank_rng
     write_atomically(path, lambda temporary: torch.save(state, temporary))
+
+
+def _rng_state(device: torch.device) -> dict:
+    """This process's generator states: the CPU's, and its own GPU's when it trains on one."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return {"cpu": torch.get_rng_state(), "cuda": cuda}
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if state["cuda"] is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def load_checkpoint(
@@ -193,7 +318,9 @@ def load_checkpoint(
     """Restore a checkpoint into model (and optimizer, scheduler); return (step, history).
 
     Refuses, naming the file, a missing, truncated or corrupt file and one written for a different
-    model or training configuration.
+    model or training configuration. Under DDP each rank takes back its own generator states; from a
+    checkpoint of another number of processes, each rank's dropout is seeded afresh from
+    (seed, step, rank) (the data and masks do not depend on the number of processes).
     """
     path = Path(path)
     if not path.is_file():
@@ -225,6 +352,14 @@ def load_checkpoint(
     torch.set_rng_state(state["torch_rng"])
     if state["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
+    rank, world_size = process_rank()
+    if world_size > 1:
+        device = next(model.parameters()).device
+        saved = state.get("rank_rng") or []
+        if len(saved) == world_size:
+            _set_rng_state(saved[rank], device)
+        else:
+            torch.manual_seed(_mix(state["config"]["seed"], _DROPOUT_STREAM, state["step"], rank))
     return state["step"], state["history"]
 
 
@@ -245,9 +380,15 @@ def pretrain(
     history: one dict per step (step, loss, mlm_loss, nsp_loss, learning_rate). With ``checkpoint``,
     the state is saved every ``checkpoint_every`` steps and at the end; ``resume`` continues from it.
     ``stop_after``: stop after that many steps of this call (to show resuming).
+
+    In a process group (torchrun), every process calls this with the same arguments; each trains on
+    its share of every micro-batch, and the history is that of the whole batch, the same on every rank.
     """
     if len(pairs) < config.batch_size:
         raise ValueError(f"{len(pairs)} pairs are fewer than one batch of {config.batch_size}")
+    rank, world_size = process_rank()
+    _check_split(config, world_size)
+    distributed = dist.is_available() and dist.is_initialized()
     device = next(model.parameters()).device
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.learning_rate)
     scheduler = warmup_linear_decay(optimizer, config.warmup_steps, config.steps)
@@ -256,20 +397,62 @@ def pretrain(
         if checkpoint is None:
             raise ValueError("resume=True needs a checkpoint path")
         step, history = load_checkpoint(checkpoint, model, optimizer, scheduler, config)
+    elif world_size > 1:  # each rank its own dropout (the model's weights are the same everywhere)
+        torch.manual_seed(_mix(config.seed, _DROPOUT_STREAM, 0, rank))
+    # DDP copies rank 0's weights to the others, then averages the gradients during each backward pass.
+    net = (
+        DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+        if distributed
+        else model
+    )
+    per_epoch = len(pairs) // config.batch_size
+    everyone, mine = _samplers(len(pairs), config, rank, world_size)
+    order = shard = epoch_read = None
     end = config.steps if stop_after is None else min(config.steps, step + stop_after)
     model.train()
-    bar = tqdm(range(step, end), desc="pretraining", disable=not progress, initial=step, total=config.steps)
+    bar = tqdm(
+        range(step, end),
+        desc="pretraining",
+        disable=not progress or rank != 0,
+        initial=step,
+        total=config.steps,
+    )
     for step in bar:
+        epoch, index = divmod(step, per_epoch)
+        if epoch != epoch_read:  # a new epoch: a new order, the same on every rank
+            everyone.set_epoch(epoch)
+            mine.set_epoch(epoch)
+            order, shard, epoch_read = list(everyone), list(mine), epoch
         optimizer.zero_grad(set_to_none=True)
         record = dict.fromkeys(("loss", "mlm_loss", "nsp_loss"), 0.0)
-        for k, micro in enumerate(_micro_batches(pairs, config, step)):
-            batch = _masked_batch(
-                micro, special, _generator(config.seed, step, k), config.mlm_probability, device
+        plan = _step_plan(order, shard, index, config, rank, world_size)
+        for k, (micro, _) in enumerate(plan):
+            whole = _masked_batch(
+                [pairs[i] for i in micro],
+                special,
+                _generator(config.seed, step, k),
+                config.mlm_probability,
+                "cpu",
             )
-            out = model(**batch)
-            (out.loss / config.accumulation_steps).backward()
-            for name in record:
-                record[name] += getattr(out, name).item() / config.accumulation_steps
+            batch = _rows(whole, rank, world_size, device)
+            # The masked-LM loss is a mean over this rank's masked tokens; weighted by world_size x its
+            # share of the micro-batch's, DDP's average over the ranks is the mean over all of them.
+            weight = (
+                world_size * batch["masked_positions"].sum().item() / whole["masked_positions"].sum().item()
+            )
+            last = k == config.accumulation_steps - 1
+            with net.no_sync() if distributed and not last else contextlib.nullcontext():
+                out = net(**batch)
+                loss = out.mlm_loss * weight + out.nsp_loss  # one process: weight 1.0, out.loss
+                (loss / config.accumulation_steps).backward()
+            record["loss"] += loss.item() / config.accumulation_steps
+            record["mlm_loss"] += (out.mlm_loss * weight).item() / config.accumulation_steps
+            record["nsp_loss"] += out.nsp_loss.item() / config.accumulation_steps
+        if distributed:  # the whole batch's losses: the mean of the ranks' records
+            values = torch.tensor([record[n] for n in ("loss", "mlm_loss", "nsp_loss")], dtype=torch.float64)
+            values = values.to(device)
+            dist.all_reduce(values)
+            record = dict(zip(("loss", "mlm_loss", "nsp_loss"), (values / world_size).tolist(), strict=True))
         nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         record |= {"step": step + 1, "learning_rate": scheduler.get_last_lr()[0]}
         optimizer.step()
@@ -282,5 +465,10 @@ def pretrain(
         bar.set_postfix(loss=f"{record['loss']:.3f}")
         done = step + 1
         if checkpoint is not None and (done % checkpoint_every == 0 or done == end):
-            save_checkpoint(checkpoint, model, optimizer, scheduler, done, config, history)
+            states = None
+            if world_size > 1:  # every rank's generators, gathered by rank 0, which writes
+                states = [None] * world_size
+                dist.all_gather_object(states, _rng_state(device))
+            if rank == 0:
+                save_checkpoint(checkpoint, model, optimizer, scheduler, done, config, history, states)
     return history
