@@ -3,9 +3,10 @@
 Read it top to bottom:
 
 * Two tasks generated from chapter 7's world, so that a model pretrained on it has something to
-  bring: :func:`consistency_task` (does a statement agree with a short document about a person?)
-  and :func:`world_ner` (tag people, places, jobs and animals with BIO tags; ``unseen_names=True``
-  gives people and places that the world never names, to test generalisation).
+  bring: :func:`world_fit_task` (does a job go with the work a sentence gives it? chapter 7's model
+  learned every right pairing by filling in blanks) and :func:`world_ner` (tag people, places, jobs
+  and animals with BIO tags; ``unseen_names=True`` gives people and places that the world never
+  names, to test generalisation).
 * Your own data, in the ecosystem's usual formats: :func:`read_classification_tsv` (text, label)
   and :func:`read_conll` (CoNLL-2003 columns).
 * Encoding: :func:`encode_classification` (pairs through the tokenizer's ``encode_batch``) and
@@ -14,47 +15,67 @@ Read it top to bottom:
   loss skips.
 * Metrics: :func:`accuracy`; entity-level precision, recall and F1 (:func:`bio_entities`,
   :func:`entity_scores`), as CoNLL's ``conlleval`` counts them.
-* The loop: :func:`finetune` (AdamW, warm-up then linear decay, clipping) and the ``evaluate_*``
-  helpers, the same for both tasks.
+* The loop: :func:`finetuning_model` (a new head on a pretrained encoder, or all from scratch),
+  :func:`finetune` (AdamW, warm-up then linear decay, clipping) and the ``evaluate_*`` helpers, the
+  same for both tasks.
+* Whole tasks, as ``bert-tutor finetune`` runs them: :class:`Task` from :func:`world_task` or
+  :func:`file_task`, :func:`encode_task`, :func:`evaluate_task`, and :func:`save_finetuned`, which
+  writes a directory that ``transformers`` loads, with the label names and the metrics.
 
 Shapes: B examples, L tokens (padded), W words of a sentence.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from bert_tutor.bert import IGNORE_INDEX
+from bert_tutor.bert import IGNORE_INDEX, BertForSequenceClassification, BertForTokenClassification
 from bert_tutor.corpus import ANIMALS, COLOURS, JOBS, NAMES, OBJECTS, PLACES, world_documents
-from bert_tutor.files import read_text
+from bert_tutor.files import read_text, write_atomically
 from bert_tutor.training import parameter_groups, warmup_linear_decay
 
 __all__ = [
-    "CONSISTENCY_LABELS",
+    "FIT_LABELS",
+    "FIT_TEST",
+    "FIT_TRAIN",
     "NER_LABELS",
+    "NER_TEST",
+    "NER_TRAIN",
+    "RECIPES",
+    "Task",
+    "WORLD_TASKS",
     "accuracy",
     "align_labels",
     "bio_entities",
     "bio_label_names",
-    "consistency_task",
     "encode_classification",
     "encode_ner",
+    "encode_task",
     "entity_scores",
     "evaluate_classification",
     "evaluate_ner",
+    "evaluate_task",
+    "file_task",
     "finetune",
+    "finetuning_model",
     "load_pretrained_encoder",
     "predict",
     "predict_tags",
     "read_classification_tsv",
     "read_conll",
+    "save_finetuned",
+    "world_fit_task",
     "world_ner",
+    "world_task",
 ]
 
 Example = tuple[str, str | None, int]  # (text_a, text_b or None, label id)
@@ -66,75 +87,52 @@ def _check_count(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-# --- task 1: does a statement agree with a document? ---------------------------------------------
-CONSISTENCY_LABELS = ("contradicts", "agrees")  # label 0, label 1
-_MAX_WORDS = 36  # in A and B together: with [CLS], [SEP], [SEP] and a 400-token vocabulary, < 64 tokens
+# --- task 1: does a sentence fit the world? ------------------------------------------------------
+FIT_LABELS = ("does not fit", "fits")  # label 0, label 1
+_FIT_TEMPLATES = {  # kind -> (the things, each with the words that name it; the sentence that pairs them)
+    "job": (JOBS, "{person} lives in {place} . {person} works as a {thing} and {cue} every day ."),
+    "animal": (ANIMALS, "{person} lives in {place} . {person} has a {thing} that {cue} at night ."),
+}
 
 
-def _facts(document: list[str]) -> dict[str, str]:
-    """person, place, job and animal of a world document (its first sentence is "X lives in P .")."""
-    words = " ".join(document).split()
-    return {
-        "person": document[0].split()[0],
-        "place": document[0].split()[-2],
-        "job": next(word for word in words if word in JOBS),
-        "animal": next(word for word in words if word in ANIMALS),
-    }
+def world_fit_task(size: int, seed: int = 0, kinds: Sequence[str] = ("job",)) -> list[Example]:
+    """Sentence classification on the world: does the job go with the work (label 1, "fits"), or is
+    it another job's work (label 0, "does not fit")?
 
-
-def _mentions(sentence: str, kind: str, value: str) -> bool:
-    """Does the sentence give away the fact: the place, the job or its work, the animal or its sound?"""
-    words = sentence.split()
-    if kind == "job":
-        return value in words or JOBS[value] in sentence
-    if kind == "animal":
-        return value in words or ANIMALS[value] in words
-    return value in words
-
-
-def _statement(kind: str, person: str, value: str, rng: random.Random) -> str:
-    """A one-sentence claim about the person; jobs and animals are named or only described."""
-    if kind == "place":
-        return f"{person} lives in {value} ."
-    if kind == "job":
-        return rng.choice([f"{person} works as a {value} .", f"{person} {JOBS[value]} ."])
-    return rng.choice([f"{person} has a {value} .", f"{person} owns an animal that {ANIMALS[value]} ."])
-
-
-def consistency_task(size: int, seed: int = 0) -> tuple[list[Example], tuple[str, str]]:
-    """Sentence-pair classification on the world: does statement B agree with document A?
-
-    A is 2-4 sentences of a world document, in order, one of which gives away the fact the
-    statement is about (fewer when A and B would pass 36 words, to stay under 64 tokens).
-    B claims the person's place, job or animal (the three kinds in turn). Half the statements
-    (label 1, "agrees") state the document's fact, half (label 0, "contradicts") another value of
-    the same kind. A job may be claimed by its work ("bakes bread") where the document only names
-    it ("baker"), and an animal by its sound: knowledge that pretraining on the world brings.
-    Returns (examples (text_a, text_b, label), CONSISTENCY_LABELS); the same for the same seed.
+    Each text is the opening of a world document, "alba lives in harlow . alba works as a baker and
+    bakes bread every day ." (the first sentence is there because every document chapter 7 trained on
+    begins so); in half the examples the work phrase is another job's ("... a baker and heals
+    patients ..."). Nothing but the pairing of job and work tells the labels apart, and the world
+    has one right pairing per job: chapter 7's model learned them by filling in blanks, while a model
+    trained from scratch must learn them from the labels alone, which a few hundred examples hardly
+    teach. ``kinds=("job", "animal")`` adds animals with their own or another animal's sound, in
+    turn: that helps only where chapter 7's model learned which animal makes which sound.
+    Returns ``size`` examples (text, None, label) with different texts, labels balanced (a random
+    half of them 1), so that the first n and the rest make a training and a test set with no text in
+    common; the same for the same seed. FIT_LABELS names the labels.
     """
     _check_count("size", size)
-    rng = random.Random(f"consistency {seed}")
+    unknown = [kind for kind in kinds if kind not in _FIT_TEMPLATES]
+    if unknown or not kinds:
+        raise ValueError(f"kinds must be some of {sorted(_FIT_TEMPLATES)}, got {list(kinds)!r}")
+    possible = sum(len(NAMES) * len(PLACES) * len(_FIT_TEMPLATES[kind][0]) for kind in kinds)
+    if size > possible // 2:
+        raise ValueError(f"size must be at most {possible // 2} for kinds {list(kinds)}, got {size}")
+    rng = random.Random(f"fit {seed}")
     labels = [index % 2 for index in range(size)]
     rng.shuffle(labels)
-    choices = {"place": PLACES, "job": list(JOBS), "animal": list(ANIMALS)}
-    examples = []
-    for index, (document, label) in enumerate(zip(world_documents(size, seed), labels, strict=True)):
-        facts = _facts(document)
-        kind = ("place", "job", "animal")[index % 3]
-        value = facts[kind]
-        telling = [s for s, sentence in enumerate(document) if _mentions(sentence, kind, value)]
-        chosen = rng.choice(telling)
-        others = rng.sample([s for s in range(len(document)) if s != chosen], rng.randint(1, 3))
-        claimed = value if label == 1 else rng.choice([v for v in choices[kind] if v != value])
-        text_b = _statement(kind, facts["person"], claimed, rng)
-        length = [len(sentence.split()) for sentence in document]
-        while (
-            len(others) > 1 and sum(length[s] for s in [chosen, *others]) + len(text_b.split()) > _MAX_WORDS
-        ):
-            others.pop()
-        text_a = " ".join(document[s] for s in sorted([chosen, *others]))
-        examples.append((text_a, text_b, label))
-    return examples, CONSISTENCY_LABELS
+    texts, examples = set(), []
+    while len(examples) < size:
+        label = labels[len(examples)]
+        things, template = _FIT_TEMPLATES[kinds[len(examples) % len(kinds)]]
+        thing = rng.choice(sorted(things))
+        cue = things[thing] if label else things[rng.choice(sorted(set(things) - {thing}))]
+        person, place = rng.choice(NAMES), rng.choice(PLACES)
+        text = template.format(person=person, place=place, thing=thing, cue=cue)
+        if text not in texts:  # a repeat is drawn again, so no text is both trained on and tested
+            texts.add(text)
+            examples.append((text, None, label))
+    return examples
 
 
 # --- task 2: named entities in the world -----------------------------------------------------------
@@ -171,6 +169,17 @@ def _name_pools() -> dict[str, list[str]]:
 
 
 _POOLS = _name_pools()
+
+
+def _facts(document: list[str]) -> dict[str, str]:
+    """person, place, job and animal of a world document (its first sentence is "X lives in P .")."""
+    words = " ".join(document).split()
+    return {
+        "person": document[0].split()[0],
+        "place": document[0].split()[-2],
+        "job": next(word for word in words if word in JOBS),
+        "animal": next(word for word in words if word in ANIMALS),
+    }
 
 
 def world_ner(num_sentences: int, seed: int = 0, unseen_names: bool = False) -> list[TaggedSentence]:
@@ -480,14 +489,44 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
 
 
 # --- the loop ------------------------------------------------------------------------------------------
+def _encoder(pretrained: nn.Module) -> nn.Module:
+    """The BertModel of a model with heads (``.bert``), or the BertModel itself."""
+    return getattr(pretrained, "bert", pretrained)
+
+
 def load_pretrained_encoder(model: nn.Module, pretrained: nn.Module) -> nn.Module:
-    """Copy a pretrained BERT (``pretrained.bert``, e.g. chapter 7's BertForPreTraining) into a
-    fine-tuning model's ``model.bert``; the new classifier keeps its fresh weights. Returns model."""
-    state = pretrained.bert.state_dict()
+    """Copy a pretrained BERT (a BertModel, or the ``.bert`` of e.g. chapter 7's BertForPreTraining)
+    into a fine-tuning model's ``model.bert``; the new classifier keeps its fresh weights, and so does
+    the pooler when the pretrained model has none. Returns model."""
+    state = _encoder(pretrained).state_dict()
     if model.bert.pooler is None:  # token classification has no pooler
         state = {name: value for name, value in state.items() if not name.startswith("pooler.")}
-    model.bert.load_state_dict(state)
+    missing, unexpected = model.bert.load_state_dict(state, strict=False)
+    if unexpected or any(not name.startswith("pooler.") for name in missing):
+        raise ValueError(
+            "the pretrained encoder does not fit the model: "
+            f"missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     return model
+
+
+def finetuning_model(
+    model_class: type, pretrained: nn.Module, num_labels: int, *, scratch: bool = False, seed: int = 0
+) -> nn.Module:
+    """A new ``model_class`` (BertForSequenceClassification or BertForTokenClassification) of the
+    pretrained model's sizes with ``num_labels`` outputs, on its device.
+
+    Its encoder is a copy of the pretrained one, or, with ``scratch=True``, freshly initialised: the
+    same architecture and sizes, nothing learned. The classifier is always new. ``seed`` seeds
+    PyTorch's generator first, so the new weights are the same for the same seed.
+    """
+    encoder = _encoder(pretrained)
+    config = dataclasses.replace(encoder.config, num_labels=num_labels)
+    torch.manual_seed(seed)
+    model = model_class(config)
+    if not scratch:
+        load_pretrained_encoder(model, encoder)
+    return model.to(next(encoder.parameters()).device)
 
 
 def _batch(data: dict, rows: Sequence[int] | slice, device) -> dict:
@@ -604,3 +643,125 @@ def evaluate_ner(
         model, tokenizer, [words for words, _ in sentences], label_names, max_length, batch_size
     )
     return entity_scores([tags for _, tags in sentences], predicted)
+
+
+# --- whole tasks, as `bert-tutor finetune` runs them -------------------------------------------------
+class Task(NamedTuple):
+    """A fine-tuning task: kind ("classification" or "ner"), the training and test examples
+    (:data:`Example` tuples or tagged sentences) and the label names in id order."""
+
+    name: str
+    kind: str
+    train: list
+    test: list
+    label_names: tuple[str, ...]
+
+    @property
+    def model_class(self) -> type:
+        """BertForSequenceClassification for classification, BertForTokenClassification for NER."""
+        return BertForSequenceClassification if self.kind == "classification" else BertForTokenClassification
+
+    def texts(self) -> list[str]:
+        """Every training text (both texts of a pair; a tagged sentence's words joined), e.g. to train
+        a vocabulary on."""
+        if self.kind == "ner":
+            return [" ".join(words) for words, _ in self.train]
+        return [text for a, b, _ in self.train for text in (a, b) if text is not None]
+
+
+WORLD_TASKS = ("world-fit", "world-ner")
+FIT_TRAIN, FIT_TEST = 400, 400  # world-fit: examples to fine-tune on, held-out examples
+NER_TRAIN, NER_TEST = 200, 300  # world-ner: sentences to fine-tune on, held-out sentences
+RECIPES = {  # chapter 8's budget for each task (finetune's arguments): seconds on one CPU core
+    "world-fit": {"steps": 300, "batch_size": 16, "learning_rate": 5e-4},
+    "world-ner": {"steps": 80, "batch_size": 16, "learning_rate": 5e-4},
+}
+
+
+def world_task(name: str) -> Task:
+    """Chapter 8's tasks: "world-fit" (:func:`world_fit_task`, FIT_TRAIN examples to train on and the
+    next FIT_TEST to test) or "world-ner" (:func:`world_ner`: NER_TRAIN sentences of seed 1 to train
+    on, NER_TEST of seed 2, from other documents, to test)."""
+    if name == "world-fit":
+        examples = world_fit_task(FIT_TRAIN + FIT_TEST, seed=0)
+        return Task(name, "classification", examples[:FIT_TRAIN], examples[FIT_TRAIN:], FIT_LABELS)
+    if name == "world-ner":
+        return Task(name, "ner", world_ner(NER_TRAIN, seed=1), world_ner(NER_TEST, seed=2), NER_LABELS)
+    raise ValueError(f"unknown world task {name!r}: choose one of {', '.join(WORLD_TASKS)}")
+
+
+_FORMATS = {".tsv": "tsv", ".conll": "conll", ".iob": "conll", ".bio": "conll"}
+
+
+def file_task(path: str | Path, eval_path: str | Path | None = None, file_format: str | None = None) -> Task:
+    """A task from your files: a TSV of (text, label) or (text_a, text_b, label) rows for
+    classification (:func:`read_classification_tsv`), or CoNLL-2003 columns for NER (:func:`read_conll`).
+
+    file_format: "tsv" or "conll"; None tells it from the file's suffix (.tsv; .conll, .iob, .bio).
+    eval_path: a file of the same format to test on; without it a tenth of the examples (at least
+    one), drawn at random with a fixed seed, is held out. Classification labels are the training
+    file's, sorted; NER labels are "O" and B-/I- of every entity type of both files.
+    """
+    path = Path(path)
+    if file_format is None:
+        file_format = _FORMATS.get(path.suffix.lower())
+        if file_format is None:
+            raise ValueError(f"{path}: cannot tell the format from the suffix; pass --format tsv or conll")
+    if file_format not in ("tsv", "conll"):
+        raise ValueError(f"file_format must be 'tsv' or 'conll', got {file_format!r}")
+    if file_format == "tsv":
+        train, label_names = read_classification_tsv(path)
+        test = None if eval_path is None else read_classification_tsv(eval_path, label_names)[0]
+    else:
+        train = read_conll(path)
+        test = None if eval_path is None else read_conll(eval_path)
+    if test is None:
+        if len(train) < 2:
+            raise ValueError(f"{path}: {len(train)} example(s); holding out a test set needs at least 2")
+        order = list(range(len(train)))
+        random.Random(0).shuffle(order)
+        held_out = max(1, len(train) // 10)
+        test, train = [train[i] for i in order[:held_out]], [train[i] for i in order[held_out:]]
+    if file_format == "conll":
+        label_names = bio_label_names([*train, *test])
+    kind = "classification" if file_format == "tsv" else "ner"
+    return Task(path.name, kind, train, test, tuple(label_names))
+
+
+def encode_task(task: Task, tokenizer, examples: Sequence, max_length: int) -> dict:
+    """Examples of ``task`` -> the tensors :func:`finetune` takes (:func:`encode_classification` or
+    :func:`encode_ner`)."""
+    if task.kind == "ner":
+        return encode_ner(tokenizer, examples, task.label_names, max_length)
+    return encode_classification(tokenizer, examples, max_length)
+
+
+def evaluate_task(task: Task, model: nn.Module, tokenizer, examples: Sequence, max_length: int) -> dict:
+    """Accuracy (classification) or entity-level precision, recall and F1 (NER) on examples of ``task``."""
+    if task.kind == "ner":
+        return evaluate_ner(model, tokenizer, examples, task.label_names, max_length)
+    return evaluate_classification(model, encode_classification(tokenizer, examples, max_length))
+
+
+def save_finetuned(
+    model: nn.Module, tokenizer, directory: str | Path, label_names: Sequence[str], report: dict
+) -> Path:
+    """Write a fine-tuned model as ``transformers`` reads it, with its label names and what it scored.
+
+    config.json, model.safetensors and vocab.txt (:meth:`save_pretrained`), with config.json's
+    ``id2label``/``label2id`` holding ``label_names`` (so that ``transformers``' pipelines print
+    them), and metrics.json holding ``report`` (the task, the settings, the metrics). Returns the
+    directory.
+    """
+    directory = Path(model.save_pretrained(directory, tokenizer=tokenizer))
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    if len(label_names) != len(config["id2label"]):
+        raise ValueError(f"{len(label_names)} label names for a model with {len(config['id2label'])} labels")
+    config["id2label"] = {str(i): name for i, name in enumerate(label_names)}
+    config["label2id"] = {name: i for i, name in enumerate(label_names)}
+    for name, content in (("config.json", config), ("metrics.json", report)):
+        text = json.dumps(content, indent=2, sort_keys=True) + "\n"
+        write_atomically(
+            directory / name, lambda path, text=text: Path(path).write_text(text, encoding="utf-8")
+        )
+    return directory

@@ -21,6 +21,7 @@ WRITTEN = [
     "04_transformer",
     "05_tokenization",
     "06_bert",
+    "08_finetuning",
     "10_attention_visualization",
 ]
 CJK = re.compile(r"[\u4e00-\u9fff]")

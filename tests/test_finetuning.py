@@ -1,36 +1,51 @@
-"""bert_tutor.finetuning: generated tasks, your files, label alignment, metrics and the loop."""
+"""bert_tutor.finetuning: generated tasks, your files, label alignment, metrics, the loop, whole tasks."""
 
+import json
 from collections import Counter
 
 import pytest
 import torch
+import transformers
 
 from bert_tutor.bert import (
     BertConfig,
     BertForPreTraining,
     BertForSequenceClassification,
     BertForTokenClassification,
+    BertModel,
 )
 from bert_tutor.corpus import ANIMALS, JOBS, NAMES, PLACES, world_documents
 from bert_tutor.finetuning import (
-    CONSISTENCY_LABELS,
+    FIT_LABELS,
+    FIT_TEST,
+    FIT_TRAIN,
     NER_LABELS,
+    NER_TEST,
+    NER_TRAIN,
+    RECIPES,
+    WORLD_TASKS,
     accuracy,
     align_labels,
     bio_entities,
     bio_label_names,
-    consistency_task,
     encode_classification,
     encode_ner,
+    encode_task,
     entity_scores,
     evaluate_classification,
     evaluate_ner,
+    evaluate_task,
+    file_task,
     finetune,
+    finetuning_model,
     load_pretrained_encoder,
     predict_tags,
     read_classification_tsv,
     read_conll,
+    save_finetuned,
+    world_fit_task,
     world_ner,
+    world_task,
 )
 from bert_tutor.tokenization import BertTokenizer, train_wordpiece_vocab
 
@@ -62,39 +77,60 @@ def _tiny_config(tokenizer, num_labels):
     )
 
 
-# --- the consistency task ---
-def test_consistency_task_is_deterministic_per_seed():
-    assert consistency_task(30, seed=1) == consistency_task(30, seed=1)
-    assert consistency_task(30, seed=1)[0] != consistency_task(30, seed=2)[0]
+# --- the world-fit task ---
+def _parse_fit(text):
+    """(person, thing, cue phrase) of a world-fit text."""
+    words = text.split(" . ")[1].removesuffix(" .").split()
+    if words[1] == "works":  # "{person} works as a {job} and {cue} every day"
+        return words[0], words[4], " ".join(words[6:-2])
+    return words[0], words[3], " ".join(words[5:-2])  # "{person} has a {animal} that {cue} at night"
 
 
-def test_consistency_task_is_balanced_over_labels_and_kinds():
-    examples, names = consistency_task(300, seed=0)
-    assert names == CONSISTENCY_LABELS and len(examples) == 300
-    assert Counter(label for _, _, label in examples) == {0: 150, 1: 150}
-    kinds = Counter(
-        "place" if " lives in " in b else "job" if any(j in b or JOBS[j] in b for j in JOBS) else "animal"
-        for _, b, _ in examples
-    )
-    assert kinds == {"place": 100, "job": 100, "animal": 100}
+def test_world_fit_task_is_deterministic_per_seed():
+    assert world_fit_task(50, seed=1) == world_fit_task(50, seed=1)
+    assert world_fit_task(50, seed=1) != world_fit_task(50, seed=2)
 
 
-def test_consistency_statements_agree_or_contradict_the_document_as_labelled():
-    for text_a, text_b, label in consistency_task(200, seed=3)[0]:
-        person = text_b.split()[0]
-        assert person in NAMES and person in text_a.split()  # the document is about the person
-        assert 2 <= text_a.count(" . ") + 1 <= 4  # 2-4 sentences
-        a_words = set(text_a.split())
-        said = [w for w in text_b.split() if w in PLACES or w in JOBS or w in ANIMALS]
-        said += [j for j in JOBS if JOBS[j] in text_b] + [a for a in ANIMALS if ANIMALS[a] in text_b.split()]
-        (value,) = said
-        in_document = value in a_words or JOBS.get(value, "@") in text_a or ANIMALS.get(value) in a_words
-        assert in_document == (label == 1), (text_a, text_b, label)
+def test_world_fit_task_is_balanced_and_its_texts_all_differ():
+    examples = world_fit_task(800, seed=0)
+    assert len(examples) == 800 and all(b is None for _, b, _ in examples)
+    assert Counter(label for *_, label in examples) == {0: 400, 1: 400}
+    first = Counter(label for *_, label in examples[:400])
+    assert abs(first[0] - first[1]) <= 60  # a random half, so a training set cut from it is near balance
+    texts = [text for text, _, _ in examples]
+    assert len(set(texts)) == len(texts)  # so a training set and a test set cut from it share no text
+    train, test = set(texts[:400]), texts[400:]
+    assert not any(text in train for text in test)
+    things = Counter(_parse_fit(text)[1] for text in texts)
+    assert set(things) == set(JOBS) and min(things.values()) >= 50  # every job, about equally often
 
 
-def test_consistency_examples_fit_64_tokens(tokenizer):
-    data = encode_classification(tokenizer, consistency_task(300, seed=0)[0], max_length=512)
-    assert data["attention_mask"].sum(1).max() <= 64
+@pytest.mark.parametrize("kinds", [("job",), ("job", "animal"), ("animal",)])
+def test_world_fit_labels_are_right_by_construction(kinds):
+    examples = world_fit_task(300, seed=3, kinds=kinds)
+    seen = Counter()
+    for text, _, label in examples:
+        person, thing, cue = _parse_fit(text)
+        assert text.startswith(f"{person} lives in ") and text.split()[3] in PLACES and person in NAMES
+        table = JOBS if thing in JOBS else ANIMALS
+        assert cue in table.values()  # the cue is always some job's work or some animal's sound
+        assert (table[thing] == cue) == (label == 1), text
+        seen["job" if table is JOBS else "animal"] += 1
+    assert set(seen) == set(kinds) and max(seen.values()) - min(seen.values()) <= 1  # kinds in turn
+
+
+def test_world_fit_task_refuses_unknown_kinds_and_impossible_sizes():
+    with pytest.raises(ValueError, match="kinds must be some of"):
+        world_fit_task(10, kinds=("colour",))
+    with pytest.raises(ValueError, match="size must be at most"):
+        world_fit_task(10**6)
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        world_fit_task(0)
+
+
+def test_world_fit_examples_fit_the_course_models_positions(tokenizer):
+    data = encode_classification(tokenizer, world_fit_task(400, seed=0, kinds=("job", "animal")), 512)
+    assert data["attention_mask"].sum(1).max() <= 32
 
 
 # --- the NER task ---
@@ -256,9 +292,9 @@ def test_read_classification_tsv_reads_texts_and_labels_with_or_without_a_header
 
 
 def test_read_classification_tsv_reads_pairs_and_given_label_names(tmp_path):
-    path = _write(tmp_path, "a b\tc d\tagrees\ne\tf\tcontradicts\n")
-    examples, names = read_classification_tsv(path, label_names=CONSISTENCY_LABELS)
-    assert examples == [("a b", "c d", 1), ("e", "f", 0)] and names == list(CONSISTENCY_LABELS)
+    path = _write(tmp_path, "a b\tc d\tfits\ne\tf\tdoes not fit\n")
+    examples, names = read_classification_tsv(path, label_names=FIT_LABELS)
+    assert examples == [("a b", "c d", 1), ("e", "f", 0)] and names == list(FIT_LABELS)
 
 
 @pytest.mark.parametrize(
@@ -340,7 +376,7 @@ def test_read_conll_without_a_scheme_accepts_any_tag(tmp_path):
 
 # --- the loop ---
 def test_finetuning_a_classifier_lowers_the_loss_and_is_deterministic(tokenizer):
-    data = encode_classification(tokenizer, consistency_task(16, seed=0)[0], max_length=64)
+    data = encode_classification(tokenizer, world_fit_task(16, seed=0), max_length=64)
     histories, weights = [], []
     for _ in range(2):
         torch.manual_seed(0)
@@ -384,6 +420,124 @@ def test_load_pretrained_encoder_copies_the_encoder_but_not_the_heads(tokenizer)
 
 
 def test_finetune_refuses_fewer_examples_than_a_batch(tokenizer):
-    data = encode_classification(tokenizer, consistency_task(4)[0])
+    data = encode_classification(tokenizer, world_fit_task(4))
     with pytest.raises(ValueError, match="4 examples are fewer than one batch of 8"):
         finetune(BertForSequenceClassification(_tiny_config(tokenizer, 2)), data, steps=1, batch_size=8)
+
+
+def test_load_pretrained_encoder_takes_a_bert_model_and_keeps_a_fresh_pooler_if_it_has_none(tokenizer):
+    config = _tiny_config(tokenizer, 2)
+    encoder = BertModel(config, add_pooling_layer=False)
+    model = load_pretrained_encoder(BertForSequenceClassification(config), encoder)
+    torch.testing.assert_close(
+        model.bert.embeddings.word_embeddings.weight,
+        encoder.embeddings.word_embeddings.weight,
+        rtol=0,
+        atol=0,
+    )
+    assert model.bert.pooler is not None
+    other = BertConfig(**{**config.__dict__, "hidden_size": 64})
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        load_pretrained_encoder(BertForSequenceClassification(other), encoder)
+
+
+@pytest.mark.parametrize("model_class", [BertForSequenceClassification, BertForTokenClassification])
+def test_finetuning_model_copies_the_encoder_or_starts_from_scratch_the_same_for_a_seed(
+    tokenizer, model_class
+):
+    pretrained = BertForPreTraining(_tiny_config(tokenizer, 2))
+    tuned = finetuning_model(model_class, pretrained, 5, seed=1)
+    scratch = finetuning_model(model_class, pretrained, 5, scratch=True, seed=1)
+    weight = "embeddings.word_embeddings.weight"
+    assert tuned.config.num_labels == 5 and tuned.classifier.out_features == 5
+    torch.testing.assert_close(tuned.bert.state_dict()[weight], pretrained.bert.state_dict()[weight])
+    assert not torch.equal(scratch.bert.state_dict()[weight], pretrained.bert.state_dict()[weight])
+    again = finetuning_model(model_class, pretrained, 5, scratch=True, seed=1)
+    for name, value in scratch.state_dict().items():
+        torch.testing.assert_close(value, again.state_dict()[name], rtol=0, atol=0)
+    torch.testing.assert_close(
+        tuned.classifier.weight, scratch.classifier.weight
+    )  # the same seed, the same head
+
+
+def test_world_tasks_are_chapter_8s_splits():
+    fit, ner = world_task("world-fit"), world_task("world-ner")
+    assert (fit.kind, len(fit.train), len(fit.test), fit.label_names) == (
+        "classification",
+        FIT_TRAIN,
+        FIT_TEST,
+        FIT_LABELS,
+    )
+    assert not {text for text, _, _ in fit.train} & {text for text, _, _ in fit.test}
+    assert (ner.kind, len(ner.train), len(ner.test), ner.label_names) == (
+        "ner",
+        NER_TRAIN,
+        NER_TEST,
+        NER_LABELS,
+    )
+    assert fit.model_class is BertForSequenceClassification and ner.model_class is BertForTokenClassification
+    assert ner.texts()[0] == " ".join(ner.train[0][0]) and fit.texts()[0] == fit.train[0][0]
+    assert set(RECIPES) == set(WORLD_TASKS)
+    with pytest.raises(ValueError, match="unknown world task 'world-qa'"):
+        world_task("world-qa")
+
+
+def test_file_task_reads_tsv_and_conll_and_holds_out_a_tenth(tmp_path):
+    rows = "".join(f"text {i}\t{'pos' if i % 2 else 'neg'}\n" for i in range(30))
+    tsv = _write(tmp_path, rows, "reviews.tsv")
+    task = file_task(tsv)
+    assert (task.name, task.kind, task.label_names) == ("reviews.tsv", "classification", ("neg", "pos"))
+    assert (len(task.train), len(task.test)) == (27, 3) and task == file_task(tsv)  # the same tenth each time
+    assert sorted(task.train + task.test) == sorted(read_classification_tsv(tsv)[0])
+    evaluation = _write(tmp_path, "new text\tpos\n", "test.txt")
+    assert file_task(tsv, evaluation).test == [("new text", None, 1)]
+    conll = _write(tmp_path, CONLL, "news.iob")
+    ner = file_task(conll, conll)
+    assert (
+        ner.kind == "ner"
+        and ner.train == ner.test == read_conll(conll)
+        and ner.texts()[1] == "Peter Blackburn"
+    )
+    assert ner.label_names == ("O", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER")
+    assert file_task(_write(tmp_path, CONLL, "news.txt"), file_format="conll").kind == "ner"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kwargs", "message"),
+    [
+        ("data.txt", "a\tb\n", {}, "cannot tell the format from the suffix"),
+        ("data.tsv", "a\tb\n", {"file_format": "csv"}, "file_format must be 'tsv' or 'conll'"),
+        ("data.tsv", "a\tb\n", {}, "holding out a test set needs at least 2"),
+    ],
+)
+def test_file_task_refuses_what_it_cannot_read_or_split(tmp_path, name, content, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        file_task(_write(tmp_path, content, name), **kwargs)
+
+
+def test_encode_and_evaluate_task_dispatch_on_the_kind(tokenizer):
+    for task in (world_task("world-fit"), world_task("world-ner")):
+        data = encode_task(task, tokenizer, task.train[:8], 64)
+        assert data["labels"].dim() == (1 if task.kind == "classification" else 2)
+        model = task.model_class(_tiny_config(tokenizer, len(task.label_names)))
+        metrics = evaluate_task(task, model, tokenizer, task.test[:8], 64)
+        assert set(metrics) >= (
+            {"accuracy"} if task.kind == "classification" else {"f1", "precision", "recall"}
+        )
+
+
+def test_save_finetuned_writes_label_names_and_metrics_that_transformers_reads(tokenizer, tmp_path):
+    model = BertForTokenClassification(_tiny_config(tokenizer, len(NER_LABELS))).eval()
+    report = {"task": "world-ner", "metrics": {"f1": 0.5}}
+    directory = save_finetuned(model, tokenizer, tmp_path / "tagger", NER_LABELS, report)
+    assert json.loads((directory / "metrics.json").read_text()) == report
+    theirs = transformers.AutoModelForTokenClassification.from_pretrained(directory).eval()
+    assert theirs.config.id2label == dict(enumerate(NER_LABELS))
+    assert theirs.config.label2id == {name: i for i, name in enumerate(NER_LABELS)}
+    ours = BertForTokenClassification.from_pretrained(directory)
+    ids = torch.tensor([[2, 10, 11, 12, 3]])
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids).logits, theirs(ids).logits, atol=1e-5, rtol=1e-5)
+    assert transformers.BertTokenizer.from_pretrained(directory).vocab == tokenizer.vocab
+    with pytest.raises(ValueError, match="2 label names for a model with 9 labels"):
+        save_finetuned(model, tokenizer, tmp_path / "other", ["a", "b"], report)
