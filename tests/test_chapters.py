@@ -22,6 +22,7 @@ WRITTEN = [
     "05_tokenization",
     "06_bert",
     "08_finetuning",
+    "09_ddp_pretraining",
     "10_attention_visualization",
 ]
 CJK = re.compile(r"[\u4e00-\u9fff]")
