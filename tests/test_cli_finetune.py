@@ -65,7 +65,8 @@ def test_world_fit_from_a_pretrained_directory_writes_what_transformers_loads(pr
     }
     report = json.loads((output / "metrics.json").read_text())
     assert report["steps"] == 3 and report["pretrained"] == str(pretrained) and report["max_length"] == 48
-    assert 0 <= report["metrics"]["accuracy"] <= 1 and report["device"] == "cpu"
+    assert 0 <= report["metrics"]["accuracy"] <= 1
+    assert report["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # the default device
     theirs = transformers.AutoModelForSequenceClassification.from_pretrained(output).eval()
     assert theirs.config.id2label == dict(enumerate(FIT_LABELS))
     ours = BertForSequenceClassification.from_pretrained(output)
@@ -199,24 +200,3 @@ def test_asking_for_cuda_without_it_is_a_one_line_error(tmp_path, capsys):
     ]
     assert main(argv) == 2
     assert "has no CUDA device" in capsys.readouterr().err
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_world_fit_runs_on_cuda_by_default(pretrained, tmp_path):
-    output = tmp_path / "cuda"
-    assert (
-        main(
-            [
-                "finetune",
-                "--task",
-                "world-fit",
-                "--pretrained",
-                str(pretrained),
-                "--output",
-                str(output),
-                *FAST,
-            ]
-        )
-        == 0
-    )
-    assert json.loads((output / "metrics.json").read_text())["device"] == "cuda"
