@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bert_tutor.attention import MultiHeadAttention, fused_attention, merge_heads, split_heads
+from bert_tutor.checks import check_positive_int
 from bert_tutor.transformer import ACTIVATIONS, EncoderLayer, TransformerConfig, causal_mask
 
 __all__ = [
@@ -102,9 +103,7 @@ class BertConfig:
     def __post_init__(self):
         sizes = ("vocab_size", "hidden_size", "num_layers", "num_heads", "intermediate_size")
         for name in (*sizes, "max_position_embeddings", "type_vocab_size", "num_labels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         dropouts = ("hidden_dropout", "attention_dropout", "classifier_dropout")

@@ -20,6 +20,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from bert_tutor.checks import check_positive_int
 from bert_tutor.files import read_text
 
 __all__ = [
@@ -83,11 +84,6 @@ class Probe:
     side: str
 
 
-def _check_count(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def _world_document(rng: random.Random) -> tuple[list[str], list[tuple[int, int, str, str]]]:
     """One document about one person, and its probes as (sentence, word, answer, side)."""
     person, place = rng.choice(NAMES), rng.choice(PLACES)
@@ -130,7 +126,7 @@ def world_documents(num_documents: int, seed: int = 0) -> list[list[str]]:
     Each document is 7-10 sentences about one person (lower case, words separated by spaces), in a
     fixed order: where they live, their job, their animal, their thing, then 3-6 recurring facts.
     """
-    _check_count("num_documents", num_documents)
+    check_positive_int("num_documents", num_documents)
     rng = random.Random(seed)
     return [_world_document(rng)[0] for _ in range(num_documents)]
 
@@ -141,7 +137,7 @@ def world_probes(num_documents: int, seed: int = 0) -> list[Probe]:
     A probe's side is "right" at a first mention (only the following words tell which job or
     animal it is) and "left" at a repeated one.
     """
-    _check_count("num_documents", num_documents)
+    check_positive_int("num_documents", num_documents)
     rng = random.Random(seed)
     probes = []
     for _ in range(num_documents):

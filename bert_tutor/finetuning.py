@@ -39,6 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bert_tutor.bert import IGNORE_INDEX, BertForSequenceClassification, BertForTokenClassification
+from bert_tutor.checks import check_positive_int
 from bert_tutor.corpus import ANIMALS, COLOURS, JOBS, NAMES, OBJECTS, PLACES, world_documents
 from bert_tutor.files import read_text, write_atomically
 from bert_tutor.training import parameter_groups, warmup_linear_decay
@@ -82,11 +83,6 @@ Example = tuple[str, str | None, int]  # (text_a, text_b or None, label id)
 TaggedSentence = tuple[list[str], list[str]]  # (words, one BIO tag per word)
 
 
-def _check_count(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 # --- task 1: does a sentence fit the world? ------------------------------------------------------
 FIT_LABELS = ("does not fit", "fits")  # label 0, label 1
 _FIT_TEMPLATES = {  # kind -> (the things, each with the words that name it; the sentence that pairs them)
@@ -111,7 +107,7 @@ def world_fit_task(size: int, seed: int = 0, kinds: Sequence[str] = ("job",)) ->
     half of them 1), so that the first n and the rest make a training and a test set with no text in
     common; the same for the same seed. FIT_LABELS names the labels.
     """
-    _check_count("size", size)
+    check_positive_int("size", size)
     unknown = [kind for kind in kinds if kind not in _FIT_TEMPLATES]
     if unknown or not kinds:
         raise ValueError(f"kinds must be some of {sorted(_FIT_TEMPLATES)}, got {list(kinds)!r}")
@@ -191,7 +187,7 @@ def world_ner(num_sentences: int, seed: int = 0, unseen_names: bool = False) -> 
     rather than remember names. Returns (words, tags) pairs, as :func:`read_conll` does; the same
     for the same seed.
     """
-    _check_count("num_sentences", num_sentences)
+    check_positive_int("num_sentences", num_sentences)
     rng = random.Random(f"ner {seed}")
     sentences = []
     for document in world_documents(num_sentences // 7 + 1, seed):  # 7-10 sentences each
@@ -561,7 +557,7 @@ def finetune(
     PyTorch's global generator, which dropout draws from, so a run is the same for the same seed.
     Returns the history: one dict per step (step, loss, learning_rate).
     """
-    _check_count("steps", steps)
+    check_positive_int("steps", steps)
     size = len(data["input_ids"])
     if size < batch_size:
         raise ValueError(f"{size} examples are fewer than one batch of {batch_size}")

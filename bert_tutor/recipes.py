@@ -24,6 +24,7 @@ from typing import NamedTuple
 import torch
 
 from bert_tutor.bert import BertConfig, BertForPreTraining
+from bert_tutor.checks import check_positive_int
 from bert_tutor.corpus import pydoc_documents, read_documents, world_documents
 from bert_tutor.files import write_atomically
 from bert_tutor.pretraining import split_pairs
@@ -79,9 +80,7 @@ class PretrainingRun:
         if self.size not in MODEL_SIZES:
             raise ValueError(f"size must be one of {sorted(MODEL_SIZES)}, got {self.size!r}")
         for name in ("documents", "vocab_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, getattr(self, name))
 
     def model_config(self, vocab_size: int) -> BertConfig:
         """The model's config for a tokenizer of ``vocab_size`` tokens."""

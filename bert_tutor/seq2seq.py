@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bert_tutor.attention import AdditiveAttention
+from bert_tutor.checks import check_positive_int
 from bert_tutor.toy_translation import LENGTH_BUCKETS, Pair, Vocab, iterate_batches, length_bucket, make_batch
 
 __all__ = [
@@ -53,9 +54,7 @@ class Seq2SeqConfig:
 
     def __post_init__(self):
         for name in ("source_vocab_size", "target_vocab_size", "embed_size", "hidden_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.hidden_size % 2:
             raise ValueError(f"hidden_size must be even (half for each direction), got {self.hidden_size}")
         if not 0 <= self.pad_id < min(self.source_vocab_size, self.target_vocab_size):
@@ -190,8 +189,7 @@ def train_seq2seq(
     The loss is the cross-entropy of each target word (and the final <eos>), averaged over the
     real positions (padding is ignored). Batches are shuffled with a generator seeded by ``seed``.
     """
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"num_steps must be a positive int, got {num_steps!r}")
+    check_positive_int("num_steps", num_steps)
     if len(pairs) == 0:
         raise ValueError("cannot train on no pairs")
     generator = torch.Generator().manual_seed(seed)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 
 import torch
 
+from bert_tutor.checks import check_positive_int
+
 __all__ = [
     "LENGTH_BUCKETS",
     "LEXICON",
@@ -227,11 +229,6 @@ class ToyTranslation:
     seed: int
 
 
-def _check_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def make_toy_translation(seed: int = 0, num_train: int = 6000, num_test: int = 600) -> ToyTranslation:
     """Draw ``num_train + num_test`` distinct sentences from ``seed`` and split them.
 
@@ -239,8 +236,8 @@ def make_toy_translation(seed: int = 0, num_train: int = 6000, num_test: int = 6
     """
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-    _check_count("num_train", num_train)
-    _check_count("num_test", num_test)
+    check_positive_int("num_train", num_train)
+    check_positive_int("num_test", num_test)
     if num_train + num_test > 200_000:
         raise ValueError(f"num_train + num_test must be at most 200000, got {num_train + num_test}")
     rng = random.Random(seed)
@@ -305,7 +302,7 @@ def iterate_batches(
 
     The last batch may be smaller.
     """
-    _check_count("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     if generator is None:
         order = list(range(len(pairs)))
     else:

@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm.auto import tqdm
 
+from bert_tutor.checks import check_positive_int
 from bert_tutor.files import write_atomically
 from bert_tutor.pretraining import IGNORE_INDEX, NspPair, collate_pairs, mask_tokens
 
@@ -71,8 +72,7 @@ class PretrainingConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "accumulation_steps"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+            check_positive_int(name, getattr(self, name))
         if self.batch_size % self.accumulation_steps:
             raise ValueError(
                 f"batch_size {self.batch_size} is not divisible by "

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from bert_tutor.attention import MultiHeadAttention, lengths_to_mask
+from bert_tutor.checks import check_positive_int
 
 __all__ = [
     "Decoder",
@@ -70,9 +71,7 @@ class TransformerConfig:
     def __post_init__(self):
         sizes = ("source_vocab_size", "target_vocab_size", "hidden_size", "num_heads")
         for name in (*sizes, "intermediate_size", "num_layers", "max_len"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if not 0.0 <= self.dropout < 1.0:

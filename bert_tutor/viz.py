@@ -28,6 +28,8 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
+from bert_tutor.checks import check_positive_int
+
 __all__ = [
     "HEAD_STATISTICS",
     "AttentionExplorer",
@@ -449,8 +451,7 @@ def head_statistics(
         raise ValueError(f"texts must be a non-empty list of str, got {texts!r:.80}")
     if pairs is not None and (isinstance(pairs, str) or len(pairs) != len(texts)):
         raise ValueError(f"pairs must be a list as long as texts ({len(texts)}), got {pairs!r:.80}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int("batch_size", batch_size)
     totals: dict[str, tuple[torch.Tensor, int]] = {}
     for start in range(0, len(texts), batch_size):
         chunk = slice(start, start + batch_size)

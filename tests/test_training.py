@@ -157,7 +157,7 @@ def test_checkpoint_of_another_model_or_training_config_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"steps": 0}, "steps must be at least 1"),
+        ({"steps": 0}, "steps must be a positive int, got 0"),
         ({"batch_size": 10, "accumulation_steps": 3}, "not divisible"),
         ({"warmup_steps": 50}, "warmup_steps"),
     ],
