@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
@@ -25,3 +26,13 @@ def pytest_collection_finish(session):
 def chapter_paths():
     assert CHAPTERS, "no chapter notebooks found in chapters/"
     return CHAPTERS
+
+
+def leaves_global_random_state_alone(check, answer):
+    """Run an exercise check on ``answer`` and assert that PyTorch's global random state is as before:
+    a check draws its test cases from its own generator, never from the learner's seed."""
+    torch.manual_seed(0)
+    before = torch.rand(3)
+    torch.manual_seed(0)
+    check(answer)
+    torch.testing.assert_close(torch.rand(3), before)

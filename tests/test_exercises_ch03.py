@@ -9,14 +9,7 @@ import torch
 from bert_tutor.attention import MultiHeadAttention, merge_heads, split_heads
 from bert_tutor.exercises import ch03
 
-
-def leaves_global_random_state_alone(check, answer):
-    torch.manual_seed(0)
-    before = torch.rand(3)
-    torch.manual_seed(0)
-    check(answer)
-    torch.testing.assert_close(torch.rand(3), before)
-
+from .conftest import leaves_global_random_state_alone
 
 # --- 3.1 split heads ---------------------------------------------------------------------------
 

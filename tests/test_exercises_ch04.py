@@ -9,14 +9,7 @@ import torch.nn.functional as F
 from bert_tutor.exercises import ch04
 from bert_tutor.transformer import SinusoidalPositionalEncoding
 
-
-def leaves_global_random_state_alone(check, answer):
-    torch.manual_seed(0)
-    before = torch.rand(3)
-    torch.manual_seed(0)
-    check(answer)
-    torch.testing.assert_close(torch.rand(3), before)
-
+from .conftest import leaves_global_random_state_alone
 
 # --- 4.1 sinusoidal positional encoding --------------------------------------------------------
 

@@ -8,14 +8,7 @@ import torch.nn.functional as F
 from bert_tutor.bert import bert_parameter_count
 from bert_tutor.exercises import ch06
 
-
-def leaves_global_random_state_alone(check, answer):
-    torch.manual_seed(0)
-    before = torch.rand(3)
-    torch.manual_seed(0)
-    check(answer)
-    torch.testing.assert_close(torch.rand(3), before)
-
+from .conftest import leaves_global_random_state_alone
 
 # --- 6.1 embeddings ----------------------------------------------------------------------------
 
