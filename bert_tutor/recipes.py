@@ -94,10 +94,35 @@ class PretrainingRun:
         )
 
     def fingerprint(self) -> str:
-        """12 hex digits that change with any field or model default: the name of the run's cache."""
+        """12 hex digits that change with any field, model default or line of the code that makes the
+        data and the model (:data:`MODEL_CODE`): the name of the run's cache."""
         model = dataclasses.asdict(self.model_config(vocab_size=1))  # the sizes, defaults included
-        text = json.dumps({"run": dataclasses.asdict(self), "model": model}, sort_keys=True)
+        choices = {"run": dataclasses.asdict(self), "model": model, "code": _code_digest()}
+        text = json.dumps(choices, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# The package's modules whose code decides a run's data and model. An edit to any of them (a comment
+# included) gives runs new fingerprints, so a cache made by older code is never taken for this code's.
+MODEL_CODE = (
+    "attention",
+    "transformer",
+    "bert",
+    "corpus",
+    "tokenization",
+    "pretraining",
+    "training",
+    "recipes",
+)
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def _code_digest() -> str:
+    """sha256 of the source files of :data:`MODEL_CODE`, in that order."""
+    digest = hashlib.sha256()
+    for name in MODEL_CODE:
+        digest.update((_PACKAGE / f"{name}.py").read_bytes())
+    return digest.hexdigest()
 
 
 # Chapter 7's run: 800 steps of 64 pairs of at most 48 tokens, about a minute on two CPU cores.

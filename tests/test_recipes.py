@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -86,6 +88,17 @@ def test_an_incomplete_cache_directory_is_made_again(tmp_path):
 def test_the_fingerprint_changes_with_the_model_sizes_behind_a_run(monkeypatch):
     before = TINY.fingerprint()
     monkeypatch.setitem(recipes.MODEL_SIZES, "tiny", {**recipes.MODEL_SIZES["tiny"], "num_heads": 1})
+    assert TINY.fingerprint() != before
+
+
+def test_the_fingerprint_changes_with_the_code_that_makes_the_model(monkeypatch, tmp_path):
+    before = TINY.fingerprint()
+    for name in recipes.MODEL_CODE:  # the same code, read from another folder: the same fingerprint
+        shutil.copy(Path(recipes.__file__).with_name(f"{name}.py"), tmp_path)
+    monkeypatch.setattr(recipes, "_PACKAGE", tmp_path)
+    assert TINY.fingerprint() == before
+    with (tmp_path / "corpus.py").open("a") as corpus:
+        corpus.write("# an edit\n")
     assert TINY.fingerprint() != before
 
 
