@@ -42,7 +42,7 @@ from bert_tutor.bert import IGNORE_INDEX, BertForSequenceClassification, BertFor
 from bert_tutor.checks import check_positive_int
 from bert_tutor.corpus import ANIMALS, COLOURS, JOBS, NAMES, OBJECTS, PLACES, world_documents
 from bert_tutor.files import read_text, write_atomically
-from bert_tutor.training import parameter_groups, warmup_linear_decay
+from bert_tutor.optimization import parameter_groups, warmup_linear_decay
 
 __all__ = [
     "FIT_LABELS",

@@ -111,6 +111,7 @@ MODEL_CODE = (
     "corpus",
     "tokenization",
     "pretraining",
+    "optimization",
     "training",
     "recipes",
 )

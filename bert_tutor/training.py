@@ -37,19 +37,18 @@ from tqdm.auto import tqdm
 
 from bert_tutor.checks import check_positive_int
 from bert_tutor.files import write_atomically
+from bert_tutor.optimization import parameter_groups, warmup_linear_decay
 from bert_tutor.pretraining import IGNORE_INDEX, NspPair, collate_pairs, mask_tokens
 
 __all__ = [
     "PretrainingConfig",
     "evaluate_pretraining",
     "load_checkpoint",
-    "parameter_groups",
     "pretrain",
     "process_rank",
     "save_checkpoint",
     "special_ids",
     "step_examples",
-    "warmup_linear_decay",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -85,29 +84,6 @@ class PretrainingConfig:
                 f"learning_rate and max_grad_norm must be positive and weight_decay non-negative, got "
                 f"{self.learning_rate}, {self.max_grad_norm}, {self.weight_decay}"
             )
-
-
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """AdamW groups: decay the weight matrices, not the biases nor the LayerNorm parameters."""
-    decay, no_decay = [], []
-    for module in model.modules():
-        for name, parameter in module.named_parameters(recurse=False):
-            if not parameter.requires_grad:
-                continue
-            exempt = name.endswith("bias") or isinstance(module, nn.LayerNorm)
-            (no_decay if exempt else decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def warmup_linear_decay(optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int):
-    """Learning-rate factor rising linearly from 0 to 1 over warm-up, then falling linearly to 0."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _mix(*numbers: int) -> int:

@@ -1,19 +1,18 @@
-"""bert_tutor.training: the optimizer set-up, the schedule, checkpoints and bit-exact resume."""
+"""bert_tutor.training: the loop, evaluation, checkpoints and bit-exact resume."""
 
 import pytest
 import torch
 
 from bert_tutor.bert import BertConfig, BertForPreTraining
+from bert_tutor.optimization import warmup_linear_decay
 from bert_tutor.pretraining import make_nsp_pairs
 from bert_tutor.training import (
     PretrainingConfig,
     _micro_batches,
     evaluate_pretraining,
     load_checkpoint,
-    parameter_groups,
     pretrain,
     save_checkpoint,
-    warmup_linear_decay,
 )
 
 SPECIAL = (2, 3, 0, 4, 60)  # cls, sep, pad, mask, vocab size
@@ -45,27 +44,6 @@ def _model(seed=0):
 
 
 CONFIG = PretrainingConfig(steps=8, batch_size=8, warmup_steps=2, learning_rate=3e-3)
-
-
-def test_no_weight_decay_on_biases_and_layer_norms():
-    model = _model()
-    decay, no_decay = parameter_groups(model, 0.01)
-    names = {id(p): n for n, p in model.named_parameters()}
-    assert all(names[id(p)].endswith("weight") and "LayerNorm" not in names[id(p)] for p in decay["params"])
-    assert any("LayerNorm" in names[id(p)] for p in no_decay["params"])
-    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
-
-
-def test_learning_rate_warms_up_then_decays_to_zero():
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = warmup_linear_decay(optimizer, warmup_steps=4, total_steps=10)
-    rates = []
-    for _ in range(10):
-        rates.append(scheduler.get_last_lr()[0])
-        optimizer.step()
-        scheduler.step()
-    assert rates[:4] == [0.25, 0.5, 0.75, 1.0]
-    assert rates[4:] == pytest.approx([1.0, 5 / 6, 4 / 6, 3 / 6, 2 / 6, 1 / 6])
 
 
 def test_training_lowers_the_loss_and_evaluation_reports_accuracies():
