@@ -181,9 +181,9 @@ def mask_tokens(
     corrupted = input_ids.clone()
     corrupted[chosen & (draw < 0.8)] = mask_id
     randomise = chosen & (draw >= 0.8) & (draw < 0.9)
-    ordinary_ids = torch.tensor(
-        [i for i in range(vocab_size) if i not in set(special_ids) and i != mask_id], device=input_ids.device
-    )
+    allowed = torch.ones(vocab_size, dtype=torch.bool)  # (V,): the ids a random replacement may take
+    allowed[[i for i in {*special_ids, mask_id} if 0 <= i < vocab_size]] = False
+    ordinary_ids = allowed.nonzero().flatten().to(input_ids.device)  # (V - specials,), ascending
     picks = torch.randint(len(ordinary_ids), (int(randomise.sum()),), generator=generator)
     corrupted[randomise] = ordinary_ids[picks.to(input_ids.device)]
     return corrupted, labels
