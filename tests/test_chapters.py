@@ -21,6 +21,7 @@ WRITTEN = [
     "04_transformer",
     "05_tokenization",
     "06_bert",
+    "07_pretraining",
     "08_finetuning",
     "09_ddp_pretraining",
     "10_attention_visualization",
