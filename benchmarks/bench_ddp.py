@@ -20,7 +20,7 @@ so the best to hope for is a speed-up near 1, an efficiency near 1/N: data paral
 cores. With GPUs each process brings a device of its own, and the ideal is a speed-up of N.
 
 Models: "course" is chapter 7's (``CHAPTER7``: BertConfig's small defaults, a vocabulary of 1000,
-pairs of 64 tokens, batch 16); "base-2L" is BERT-base's width (768 hidden, 12 heads, vocabulary
+pairs of 48 tokens, batch 64); "base-2L" is BERT-base's width (768 hidden, 12 heads, vocabulary
 30522) with 2 layers, pairs of 128 tokens, batch 8.
 
 Run:  python benchmarks/bench_ddp.py [--steps N] [--models course,base-2L] [--backend nccl --device cuda]
