@@ -138,7 +138,7 @@ def test_collate_wrong_return_is_reported():
         AssertionError, match=r"my_collate should return 4 tensors \(input_ids, .*got 3 items"
     ):
         ch07.check_collate(lambda *args: collate_with()(*args)[:3])
-    with pytest.raises(AssertionError, match=r"should return 4 tensors .*got a Tensor"):
+    with pytest.raises(AssertionError, match=r"should return 4 tensors .*got a single Tensor"):
         ch07.check_collate(lambda *args: collate_with()(*args)[0])
 
 
@@ -232,7 +232,7 @@ def test_corruption_band_order_mistakes_are_named():
 
 def test_corruption_wrong_return_and_unknown_mistake_are_reported():
     with pytest.raises(
-        AssertionError, match=r"corrupt should return 2 tensors \(corrupted, labels\), got a Tensor"
+        AssertionError, match=r"corrupt should return 2 tensors \(corrupted, labels\), got a single Tensor"
     ):
         ch07.check_corruption(lambda *args: corrupt_with()(*args)[0])
     with pytest.raises(AssertionError, match=r"your corrupted ids differs from the expected values"):

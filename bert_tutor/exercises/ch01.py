@@ -23,7 +23,7 @@ from bert_tutor.attention import (
     masked_softmax,
     scaled_dot_product_attention,
 )
-from bert_tutor.exercises.checking import check_tensor, passed
+from bert_tutor.exercises.checking import check_tensor, passed, seeded_generator
 
 __all__ = ["check_additive_scores", "check_context", "check_masked_softmax", "check_soft_lookup"]
 
@@ -65,7 +65,7 @@ def check_soft_lookup(soft_lookup: Callable) -> None:
     the weighted sum of the values.
     """
     number, title = "1.1", "attention as a soft dictionary lookup"
-    generator = torch.Generator().manual_seed(11)
+    generator = seeded_generator(11)
     n, d = 6, 4
     query = torch.randn(d, generator=generator)
     keys = torch.randn(n, d, generator=generator)
@@ -105,7 +105,7 @@ def check_additive_scores(additive_scores: Callable) -> None:
     w_v (h,)) -> scores (Q, K)`` with ``scores[i, j] = w_v . tanh(W_q q_i + W_k k_j)``.
     """
     number, title = "1.2", "additive (Bahdanau) attention scores"
-    generator = torch.Generator().manual_seed(12)
+    generator = seeded_generator(12)
     Q, K, dq, dk, h = 3, 5, 4, 6, 7
     queries = torch.randn(Q, dq, generator=generator)
     keys = torch.randn(K, dk, generator=generator)
@@ -157,7 +157,7 @@ def check_masked_softmax(my_masked_softmax: Callable) -> None:
     row sums to 1 over the visible keys.
     """
     number, title = "1.3", "masked softmax with valid lengths"
-    generator = torch.Generator().manual_seed(13)
+    generator = seeded_generator(13)
     scores = torch.randn(3, 2, 5, generator=generator)  # (B, Q, K)
     valid_lens = torch.tensor([2, 5, 3])
     answer = _run(number, my_masked_softmax, scores.clone(), valid_lens.clone())
@@ -201,7 +201,7 @@ def check_context(context_fn: Callable) -> None:
     the decoder state and whose keys and values are the annotations; padding gets no weight.
     """
     number, title = "1.4", "the context vector of one decoder step"
-    generator = torch.Generator().manual_seed(14)
+    generator = seeded_generator(14)
     B, S, H = 3, 6, 8
     attention = AdditiveAttention(query_size=H, key_size=H, hidden_size=H)
     with torch.no_grad():

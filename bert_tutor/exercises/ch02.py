@@ -18,7 +18,7 @@ import math
 import torch
 
 from bert_tutor.attention import lengths_to_mask, masked_softmax, scaled_dot_product_attention
-from bert_tutor.exercises.checking import check_tensor, passed
+from bert_tutor.exercises.checking import check_tensor, passed, seeded_generator, unpack_answer
 
 __all__ = [
     "check_causal_mask",
@@ -28,35 +28,12 @@ __all__ = [
 ]
 
 
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _unpack(number: str, answer, names: tuple[str, ...], function: str) -> tuple:
-    """Return ``answer`` as a tuple of len(names) items, or explain what was returned instead."""
-    wanted = f"({', '.join(names)})"
-    if not isinstance(answer, tuple | list):
-        raise AssertionError(
-            f"Exercise {number}: {function} should return {len(names)} tensors {wanted}, "
-            f"got a single {type(answer).__name__}"
-        )
-    if len(answer) != len(names):
-        raise AssertionError(
-            f"Exercise {number}: {function} should return {len(names)} tensors {wanted}, "
-            f"got {len(answer)} items"
-        )
-    return tuple(answer)
-
-
-# --- 2.1 ---------------------------------------------------------------------------------------
-
-
 def check_qkv_projections(project_qkv) -> None:
     """Exercise 2.1: ``project_qkv(x, W_q, W_k, W_v)`` returns (queries, keys, values).
 
     x: (B, n, hidden); W_q, W_k: (hidden, d); W_v: (hidden, v). Each projection is x @ W.
     """
-    g = _generator(21)
+    g = seeded_generator(21)
     batch, n, hidden, d = 2, 5, 8, 4  # d = v here, as in BERT, so that swapped matrices still fit
     x = torch.randn(batch, n, hidden, generator=g)  # (B, n, hidden)
     weights = {name: torch.randn(hidden, d, generator=g) for name in ("W_q", "W_k", "W_v")}
@@ -64,7 +41,7 @@ def check_qkv_projections(project_qkv) -> None:
 
     answer = project_qkv(x.clone(), *(w.clone() for w in weights.values()))
     names = ("queries", "keys", "values")
-    answer = _unpack("2.1", answer, names, "project_qkv")
+    answer = unpack_answer("2.1", answer, names, "project_qkv")
     for name, own, result in zip(names, weights, answer, strict=True):
         mistakes = {
             f"your {name} equal x @ {other}: {name} are x @ {own}. "
@@ -89,7 +66,7 @@ def check_scaled_dot_product(my_attention) -> None:
     queries, keys: (B, n, d); values: (B, n, v). weights = softmax(Q Kᵀ / sqrt(d)) over the keys,
     (B, n, n); output = weights @ values, (B, n, v).
     """
-    g = _generator(22)
+    g = seeded_generator(22)
     batch, n, d, v = 2, 6, 16, 5  # n, d, v and sqrt of each all differ, so each mistake is visible
     queries = torch.randn(batch, n, d, generator=g)
     keys = torch.randn(batch, n, d, generator=g)
@@ -97,7 +74,7 @@ def check_scaled_dot_product(my_attention) -> None:
     output, weights = scaled_dot_product_attention(queries, keys, values)  # (B, n, v), (B, n, n)
 
     answer = my_attention(queries.clone(), keys.clone(), values.clone())
-    answer_output, answer_weights = _unpack("2.2", answer, ("output", "weights"), "my_attention")
+    answer_output, answer_weights = unpack_answer("2.2", answer, ("output", "weights"), "my_attention")
     if (
         isinstance(answer_output, torch.Tensor)
         and isinstance(answer_weights, torch.Tensor)
@@ -164,7 +141,7 @@ def check_masked_softmax(my_masked_softmax) -> None:
     scores: (B, Q, K); mask: boolean (B, 1, K), True where a key may be attended to. A padding
     mask here: the last sequence has no valid key at all, so its rows must come out all zeros.
     """
-    g = _generator(23)
+    g = seeded_generator(23)
     batch, q, k = 3, 4, 5
     scores = 3 * torch.randn(batch, q, k, generator=g)  # (B, Q, K)
     mask = lengths_to_mask(torch.tensor([5, 2, 0]), k)  # (B, 1, K): full, padded, empty

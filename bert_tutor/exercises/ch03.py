@@ -19,7 +19,7 @@ import numbers
 import torch
 
 from bert_tutor.attention import MultiHeadAttention, merge_heads, scaled_dot_product_attention, split_heads
-from bert_tutor.exercises.checking import check_tensor, passed
+from bert_tutor.exercises.checking import check_tensor, passed, seeded_generator
 
 __all__ = [
     "check_merge_heads",
@@ -27,10 +27,6 @@ __all__ = [
     "check_parameter_count",
     "check_split_heads",
 ]
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _reject_reshaped_mistakes(number: str, answer, mistakes: list[tuple[str, torch.Tensor]]) -> None:
@@ -54,7 +50,7 @@ def check_split_heads(my_split_heads) -> None:
     Head h must hold features ``h*d .. h*d + d - 1`` of every position, positions in order.
     Checked for two sizes, so that a hard-coded number of heads or head size fails.
     """
-    g = _generator(31)
+    g = seeded_generator(31)
     for batch, n, num_heads, d in ((2, 5, 3, 4), (3, 7, 4, 6)):  # every axis has its own size
         x = torch.randn(batch, n, num_heads * d, generator=g)  # (B, n, H * d)
         expected = split_heads(x, num_heads)  # (B, H, n, d)
@@ -114,7 +110,7 @@ def check_merge_heads(my_merge_heads) -> None:
 
     The inverse of split_heads: features ``h*d .. h*d + d - 1`` of position i are head h's row i.
     """
-    g = _generator(32)
+    g = seeded_generator(32)
     batch, num_heads, n, d = 2, 3, 5, 4
     x = torch.randn(batch, num_heads, n, d, generator=g)  # (B, H, n, d)
     expected = merge_heads(x)  # (B, n, H * d)
@@ -177,7 +173,7 @@ def check_multi_head_attention(my_multi_head) -> None:
     x: (B, n, hidden); each W: (hidden, hidden), used as ``x @ W``; no biases, no mask.
     output = merge(softmax(Q_h K_hᵀ / sqrt(d)) V_h for each head h) @ W_o, shape (B, n, hidden).
     """
-    g = _generator(33)
+    g = seeded_generator(33)
     batch, n, num_heads, d = 2, 5, 3, 4
     hidden = num_heads * d  # 12: sqrt(hidden) = 3.46 and sqrt(d) = 2 give different answers
     x = torch.randn(batch, n, hidden, generator=g)  # (B, n, hidden)

@@ -16,14 +16,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from bert_tutor.exercises.checking import check_tensor, passed
+from bert_tutor.exercises.checking import check_tensor, passed, seeded_generator
 from bert_tutor.transformer import SinusoidalPositionalEncoding, causal_mask
 
 __all__ = ["check_causal_mask", "check_layer_norm", "check_residual", "check_sinusoidal_encoding"]
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 # --- 4.1 ---------------------------------------------------------------------------------------
@@ -158,7 +154,7 @@ def check_layer_norm(my_layer_norm) -> None:
     eps added inside the square root), then are scaled by gamma (h,) and shifted by beta (h,):
     equal to ``F.layer_norm(x, (h,), gamma, beta, eps)``.
     """
-    g = _generator(43)
+    g = seeded_generator(43)
     batch, n, h, eps = 2, 5, 6, 1e-2  # small h: unbiased / biased differ by sqrt(6 / 5)
     x = torch.randn(batch, n, h, generator=g) * 3 + 1  # (B, n, h)
     x[0, 0] = 0.05 * torch.randn(h, generator=g)  # a nearly flat row, where eps matters
@@ -205,7 +201,7 @@ def check_residual(my_residual) -> None:
     post-LN (norm_first=False): norm(x + sublayer(x)); pre-LN (norm_first=True): x + sublayer(norm(x)).
     sublayer and norm are callables (B, n, h) -> (B, n, h); no dropout.
     """
-    g = _generator(44)
+    g = seeded_generator(44)
     h = 8
     x = torch.randn(2, 5, h, generator=g) * 2 + 0.5  # (B, n, h)
     weight = torch.randn(h, h, generator=g) / h**0.5

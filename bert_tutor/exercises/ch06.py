@@ -19,13 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from bert_tutor.bert import BertConfig, BertEmbeddings, BertModel, bert_parameter_count
-from bert_tutor.exercises.checking import check_tensor, passed
+from bert_tutor.exercises.checking import check_tensor, passed, seeded_generator
 
 __all__ = ["check_attention_mask", "check_embeddings", "check_parameter_count", "check_pooler"]
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _fill_(module: torch.nn.Module, g: torch.Generator) -> None:
@@ -44,7 +40,7 @@ def check_embeddings(my_embeddings) -> None:
     embeddings is a :class:`BertEmbeddings` in eval mode; use its three tables and its LayerNorm:
     LayerNorm(word[ids] + token_type[segments] + position[0..n-1]).
     """
-    g = _generator(61)
+    g = seeded_generator(61)
     config = BertConfig(vocab_size=40, hidden_size=12, num_heads=3, max_position_embeddings=16)
     with torch.random.fork_rng(devices=[]):  # building the module draws numbers: leave the learner's
         embeddings = BertEmbeddings(config).eval()
@@ -244,7 +240,7 @@ def check_pooler(my_pooler) -> None:
     last_hidden_state: (B, n, h); weight (h, h) and bias (h,) as an ``nn.Linear`` stores them, so
     dense(x) = x @ weight.T + bias. pooled = tanh(dense(last_hidden_state[:, 0])), the [CLS] vector.
     """
-    g = _generator(64)
+    g = seeded_generator(64)
     batch, n, h = 3, 5, 8
     x = torch.randn(batch, n, h, generator=g)  # (B, n, h)
     weight = torch.randn(h, h, generator=g) / h**0.5  # (h, h): (out, in)

@@ -20,27 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bert_tutor.exercises.checking import check_tensor, passed
+from bert_tutor.exercises.checking import check_tensor, passed, seeded_generator, unpack_answer
 from bert_tutor.pretraining import IGNORE_INDEX, NspPair, collate_pairs, mask_tokens
 
 __all__ = ["check_collate", "check_corruption", "check_masked_count", "check_masked_lm_loss"]
 
 CLS, SEP, PAD, MASK = 2, 3, 0, 4  # the special ids of the course's tokenizers
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def _unpack(number: str, answer, names: tuple[str, ...], function: str) -> tuple:
-    """Return ``answer`` as a tuple of len(names) items, or explain what was returned instead."""
-    wanted = f"({', '.join(names)})"
-    if not isinstance(answer, tuple | list) or len(answer) != len(names):
-        got = f"{len(answer)} items" if isinstance(answer, tuple | list) else f"a {type(answer).__name__}"
-        raise AssertionError(
-            f"Exercise {number}: {function} should return {len(names)} tensors {wanted}, got {got}"
-        )
-    return tuple(answer)
 
 
 def _first_equal(answer: torch.Tensor, mistakes: dict[str, torch.Tensor]) -> str | None:
@@ -89,7 +74,7 @@ def check_collate(my_collate) -> None:
     """
     pairs = list(_PAIRS_71)
     expected = collate_pairs(pairs, CLS, SEP, PAD)
-    answer = _unpack(
+    answer = unpack_answer(
         "7.1",
         my_collate(list(pairs), CLS, SEP, PAD),
         ("input_ids", "token_type_ids", "attention_mask", "next_sentence_label"),
@@ -185,7 +170,7 @@ def check_collate(my_collate) -> None:
 
 def _corruption_inputs():
     """input_ids, chosen, draw, random_ids (each (B, L)) with every band of draws, chosen or not."""
-    g = _generator(72)
+    g = seeded_generator(72)
     B, L = 4, 24
     input_ids = torch.randint(10, 90, (B, L), generator=g)  # (B, L)
     draw = torch.rand(B, L, generator=g)  # (B, L) in [0, 1)
@@ -210,7 +195,7 @@ def check_corruption(corrupt) -> None:
     input_ids, chosen, draw, random_ids = _corruption_inputs()
     given = input_ids.clone()
     answer = corrupt(given, chosen.clone(), draw.clone(), random_ids.clone(), MASK)
-    corrupted, labels = _unpack("7.2", answer, ("corrupted", "labels"), "corrupt")
+    corrupted, labels = unpack_answer("7.2", answer, ("corrupted", "labels"), "corrupt")
     if not torch.equal(given, input_ids):
         raise AssertionError(
             "Exercise 7.2: you changed input_ids in place: the labels need the original tokens, and "
@@ -274,7 +259,7 @@ _PADDING_73 = (9, 0, 20, 0, 4, 0, 0)
 
 def _rows_73() -> list[torch.Tensor]:
     """Rows [CLS] A [SEP] B [SEP] [PAD]... with the numbers of ordinary tokens above, as (L,) ids."""
-    g = _generator(73)
+    g = seeded_generator(73)
     rows = []
     for n, padding in zip(_ORDINARY_73, _PADDING_73, strict=True):
         tokens = torch.randint(10, 100, (n,), generator=g).tolist()
@@ -322,7 +307,7 @@ def check_masked_count(how_many_masked) -> None:
     cases, expected, answers = [], [], []
     for row in _rows_73():
         n = int((~torch.isin(row, torch.tensor(special))).sum())
-        _, labels = mask_tokens(row[None], special, MASK, 100, _generator(7300 + n))
+        _, labels = mask_tokens(row[None], special, MASK, 100, seeded_generator(7300 + n))
         expected.append(int((labels != IGNORE_INDEX).sum()))
         case = f"for a row of {len(row)} ids ({n} ordinary tokens, {int((row == PAD).sum())} [PAD])"
         answer = how_many_masked(row.clone(), special)
@@ -376,7 +361,7 @@ def check_masked_lm_loss(masked_lm_loss) -> None:
     positions, -100 elsewhere; head: a module (..., h) -> (..., V). Run the head on the M predicted
     positions only, (M, h) -> (M, V), and return the mean cross-entropy over them.
     """
-    g = _generator(74)
+    g = seeded_generator(74)
     B, n, h, V = 3, 10, 8, 30
     hidden = torch.randn(B, n, h, generator=g)  # (B, n, h)
     chosen = torch.rand(B, n, generator=g) < 0.25

@@ -18,13 +18,9 @@ import numbers
 
 import torch
 
-from bert_tutor.exercises.checking import check_tensor, passed
+from bert_tutor.exercises.checking import check_tensor, passed, seeded_generator
 
 __all__ = ["check_head_entropy", "check_mention_share", "check_previous_token_share", "check_strongest_head"]
-
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def _random_heads(shape: tuple[int, ...], g: torch.Generator, sharpness: float = 2.0) -> torch.Tensor:
@@ -51,7 +47,7 @@ def _entropy_weights() -> torch.Tensor:
     Exact zeros (heads 0 and 2) make 0 · log 0 show; the previous-token head makes the entropy of
     the average row differ from the average entropy.
     """
-    g = _generator(101)
+    g = seeded_generator(101)
     n = 6
     causal = torch.ones(n, n).tril().bool()
     scores = torch.randn(n, n, generator=g, dtype=torch.float64) * 2
@@ -112,7 +108,7 @@ def check_head_entropy(head_entropy) -> None:
 
 def _share_weights() -> torch.Tensor:
     """(L, H, n, n) = (2, 3, 7, 7): random heads, one of them mostly a previous-token head."""
-    g = _generator(102)
+    g = seeded_generator(102)
     weights = _random_heads((2, 3, 7, 7), g).double()
     weights[1, 2] = 0.7 * _shifted(7, -1) + 0.3 * weights[1, 2]  # rows still sum to 1
     return weights
@@ -235,7 +231,7 @@ def check_mention_share(mention_share) -> None:
     weights: (L, H, n, n) for one sentence (pair); mentions: a list of (later, earlier) token positions,
     later > earlier. Row ``later`` is the query, column ``earlier`` the key.
     """
-    weights = _random_heads((2, 3, 14, 14), _generator(104)).double()  # (L, H, n, n)
+    weights = _random_heads((2, 3, 14, 14), seeded_generator(104)).double()  # (L, H, n, n)
     later = torch.tensor([m[0] for m in _MENTIONS_104])  # (M,)
     earlier = torch.tensor([m[1] for m in _MENTIONS_104])  # (M,)
     picked = weights[:, :, later, earlier]  # (L, H, M): one weight per mention

@@ -6,12 +6,33 @@ from collections.abc import Mapping
 
 import torch
 
-__all__ = ["check_tensor", "passed"]
+__all__ = ["check_tensor", "passed", "seeded_generator", "unpack_answer"]
 
 
 def passed(number: str, title: str) -> None:
     """Print the one stable line that says exercise ``number`` is right."""
     print(f"✓ Exercise {number}: {title}")
+
+
+def seeded_generator(seed: int) -> torch.Generator:
+    """A generator of a check's own, so that checking leaves the learner's global random state alone."""
+    return torch.Generator().manual_seed(seed)
+
+
+def unpack_answer(number: str, answer, names: tuple[str, ...], function: str) -> tuple:
+    """Return ``answer`` as a tuple of len(names) items, or explain what ``function`` returned instead."""
+    wanted = f"({', '.join(names)})"
+    if not isinstance(answer, tuple | list):
+        raise AssertionError(
+            f"Exercise {number}: {function} should return {len(names)} tensors {wanted}, "
+            f"got a single {type(answer).__name__}"
+        )
+    if len(answer) != len(names):
+        raise AssertionError(
+            f"Exercise {number}: {function} should return {len(names)} tensors {wanted}, "
+            f"got {len(answer)} items"
+        )
+    return tuple(answer)
 
 
 def _close(a: torch.Tensor, b: torch.Tensor, atol: float, rtol: float, equal_nan: bool = False) -> bool:
